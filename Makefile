@@ -1,0 +1,66 @@
+# One entry point per stage of the pipe. `make train` and `make test` bootstrap everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= train/configs/fmnist_wrn8_2_w1a2.yaml
+ARGS ?=
+RUN ?= runs/fmnist_wrn8_2_w1a2
+CKPT ?= $(RUN)/last.pt
+FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
+
+.PHONY: all venv data train train-fp export test test-slow bench clean help
+all: help
+
+help:
+	@echo "make train      train the default config (CONFIG=..., ARGS='--set train.epochs=3 ...')"
+	@echo "make train-fp   train the full-precision twin of CONFIG"
+	@echo "make export     QONNX export + exactness check of CKPT (default $(CKPT))"
+	@echo "make test       run the test suite (slow tests skipped, with a reason)"
+	@echo "make test-slow  run the slow tests too"
+	@echo "make bench      training-throughput benchmark (1-bit vs full precision)"
+
+# The environment is rebuilt when pyproject.toml changes. torch comes first, pinned to the
+# machine's CPU wheel, so that nothing later re-resolves it to a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# The embedded default data set: Debian's dataset-fashion-mnist, installed when missing and
+# when we are root; otherwise the trainer stops with one line saying where it looked.
+data:
+	@if [ ! -d "$(FMNIST_SYSTEM)" ] && [ ! -d "$${WRN_DATA:-data}/fashion-mnist" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "[data] installing Debian package dataset-fashion-mnist"; \
+	    (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null)) || \
+	    echo "[data] could not install dataset-fashion-mnist; the trainer will say where it looked"; \
+	  fi; \
+	fi
+
+train: venv data
+	$(BIN)/python -m train --config $(CONFIG) $(ARGS)
+
+train-fp: venv data
+	$(BIN)/python -m train --config $(CONFIG) --full-precision $(ARGS)
+
+export: venv data
+	$(BIN)/python -m train.export $(CKPT)
+
+test: venv data
+	$(BIN)/python -m pytest -q
+
+test-slow: venv data
+	$(BIN)/python -m pytest -q --run-slow
+
+bench: venv data
+	$(BIN)/python bench/train_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

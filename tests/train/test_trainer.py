@@ -1,0 +1,82 @@
+import json
+
+import pytest
+import torch
+
+from tests.fixtures import pattern_images, write_idx_set
+from train.config import load_config
+from train.data import datasets
+from train.errors import UserError
+from train.trainer import fit
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path, monkeypatch):
+    """The default (hardware) config shrunk to seconds: WRN-8-1 on 12x12 fixture images."""
+    monkeypatch.setattr(datasets, "FASHION_MNIST_SYSTEM_DIRS", [])
+    write_idx_set(tmp_path / "data" / "fashion-mnist", pattern_images(192, 12, 10, 0), pattern_images(64, 12, 10, 1))
+    return load_config(overrides=[
+        f"data.root={tmp_path / 'data'}", "model.width=1", "train.batch_size=32", "train.epochs=3",
+        "train.schedule={name: constant}", "train.lr=0.05",
+        "train.eval_batch_size=64", "data.augment.cutout=4", "export.enabled=false",
+    ])
+
+
+def test_loss_falls_and_run_dir_is_complete(tiny_cfg, tmp_path):
+    cfg = {**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 8}}
+    final = fit(cfg, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, 9))
+    assert rows[-1]["train_loss"] < 0.9 * rows[0]["train_loss"]
+    assert rows[-1]["test_top1"] > 0.3  # 10 classes: chance is 0.1
+    assert final["test_top1"] == rows[-1]["test_top1"]
+    for name in ("config.yaml", "last.pt", "best.pt", "final.json"):
+        assert (tmp_path / "run" / name).is_file()
+    assert (tmp_path / "run" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "run" / "final.json").read_text())["epochs"] == 8
+    assert not list((tmp_path / "run").glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_path):
+    fit(tiny_cfg, tmp_path / "straight", progress=False)
+    short = {**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}
+    fit(short, tmp_path / "killed", progress=False)  # "killed" after its first epoch
+    ckpt = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    ckpt["config"] = tiny_cfg  # the run was started with 3 epochs
+    torch.save(ckpt, tmp_path / "killed" / "last.pt")
+    fit(tiny_cfg, tmp_path / "killed", resume=True, progress=False)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    drop = ("seconds", "train_images_per_s")
+    strip = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]
+    assert strip(a["history"]) == strip(b["history"])
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tiny_cfg, tmp_path):
+    with pytest.raises(UserError, match="no checkpoint to resume from"):
+        fit(tiny_cfg, tmp_path / "empty", resume=True, progress=False)
+    short = {**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}
+    fit(short, tmp_path / "run", progress=False)
+    with pytest.raises(UserError, match="already holds a run"):
+        fit(short, tmp_path / "run", progress=False)
+
+
+def test_corrupt_checkpoint_on_resume(tiny_cfg, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="corrupt or not a torch file"):
+        fit(tiny_cfg, tmp_path / "run", resume=True, progress=False)
+
+
+def test_weight_decay_only_on_conv_weights():
+    from train.models.wrn import build_model
+    from train.trainer import param_groups
+
+    m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, act_bits=2, bn_affine=True))
+    decay, no_decay = param_groups(m, 5e-4)
+    conv_weights = {id(mod.weight) for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)}
+    assert {id(p) for p in decay["params"]} == conv_weights
+    assert len(no_decay["params"]) > 0 and no_decay["weight_decay"] == 0.0

@@ -1,0 +1,60 @@
+"""Checkpoints: written atomically, read back with a clear error when corrupt or foreign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+
+from train.atomic import torch_save
+from train.errors import UserError
+from train.models.wrn import WRN, build_model
+
+FORMAT = "wrn1bit-checkpoint/1"
+
+
+def quant_stats_state(model: torch.nn.Module) -> dict:
+    """Brevitas scale-statistics still being collected (counter, running buffer, raw value).
+
+    Brevitas' state_dict folds a half-collected buffer into the scale and, on load, ends the
+    collection; a resumed run would then diverge from an uninterrupted one. This keeps the
+    collection state so that resuming replays it exactly.
+    """
+    return {name: {"counter": int(m.counter), "buffer": m.buffer.detach().clone(),
+                   "value": m.value.detach().clone()}
+            for name, m in model.named_modules()
+            if isinstance(m, ParameterFromRuntimeStatsScaling) and m.counter <= m.collect_stats_steps}
+
+
+def restore_quant_stats(model: torch.nn.Module, state: dict) -> None:
+    with torch.no_grad():
+        for name, s in state.items():
+            m = model.get_submodule(name)
+            m.counter = s["counter"]
+            m.buffer.copy_(s["buffer"])
+            m.value.copy_(s["value"])
+
+
+def save_checkpoint(path: Path, model: WRN, cfg: dict, **state) -> None:
+    torch_save(path, {"format": FORMAT, "config": cfg, "model_config": vars(model.cfg).copy(),
+                      "model": model.state_dict(), "quant_stats": quant_stats_state(model), **state})
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        raise UserError(f"cannot read checkpoint {path}: corrupt or not a torch file ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{path} is not a checkpoint of this trainer (expected format {FORMAT})")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict) -> WRN:
+    model = build_model(ckpt["model_config"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()

@@ -1,0 +1,182 @@
+"""Wide Residual Network WRN-d-k with 1-bit weights (McDonnell 2018).
+
+Pre-activation blocks BN -> ReLU -> conv, (d-2)/6 blocks per stage, widths 16k/32k/64k, a
+first 3x3 conv with 16k channels, stride-2 downsampling in the first block of stages 2 and 3,
+and the head BN -> ReLU -> 1x1 conv to the classes -> BN -> global average pool.
+Every conv, first and last included, is 1-bit: sign(w) * sqrt(2 / fan_in).
+
+Hardware-ready variants (``act_bits`` set) quantize activations with k-bit unsigned
+QuantReLUs, the input to 8 bits, and both inputs of every residual add with one shared
+signed quantizer, so that the add is an integer add of two tensors with one scale (FINN maps
+it to AddStreams). ``head_bits`` quantizes the class scores before the average pool so that
+the accelerator's last layers are integer only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
+
+from train.quant import (FixedRangeUintInput, FixedScaleSignWeight, LearnedRangeReLU, SignedResidualQuant,
+                         he_std, relu_max_init)
+
+Shortcut = Literal["conv", "avgpool_pad"]
+
+
+@dataclass
+class ModelConfig:
+    depth: int = 20
+    width: int = 10
+    num_classes: int = 10
+    in_channels: int = 3
+    binary_weights: bool = True  # False: the full-precision twin's weights
+    act_bits: int | None = None  # None: full-precision ReLU (the paper's setting)
+    input_bits: int | None = None  # 8 for hardware models
+    residual_bits: int | None = None  # shared quantizer on both add inputs; default: act_bits + 2
+    head_bits: int | None = None  # quantized class scores before the pool (hardware)
+    bn_affine: bool = False
+    shortcut: Shortcut = "avgpool_pad"
+
+    def __post_init__(self):
+        if self.depth < 8 or (self.depth - 2) % 6 != 0:
+            raise ValueError(f"WRN depth must be 6n+2 with n >= 1 (8, 14, 20, ...), got {self.depth}")
+        if self.width < 1:
+            raise ValueError(f"WRN width factor must be >= 1, got {self.width}")
+        for name in ("act_bits", "input_bits", "residual_bits", "head_bits"):
+            bits = getattr(self, name)
+            if bits is not None and not 1 <= int(bits) <= 8:
+                raise ValueError(f"{name} must be 1..8 or null, got {bits}")
+        if self.shortcut not in ("conv", "avgpool_pad"):
+            raise ValueError(f"shortcut must be 'conv' or 'avgpool_pad', got {self.shortcut!r}")
+        if self.act_bits is not None and self.residual_bits is None:
+            self.residual_bits = min(8, self.act_bits + 2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model option(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    @property
+    def quantized_activations(self) -> bool:
+        return self.act_bits is not None
+
+
+class _Layers:
+    """Builds the layers of one configuration, so the blocks need not know about quantization."""
+
+    def __init__(self, cfg: ModelConfig):
+        self.cfg = cfg
+
+    def conv(self, cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
+        pad = k // 2
+        if not self.cfg.binary_weights:
+            return nn.Conv2d(cin, cout, k, stride, pad, bias=False)
+        return QuantConv2d(
+            cin, cout, k, stride, pad, bias=False,
+            weight_quant=FixedScaleSignWeight, weight_scaling_const=he_std(cin * k * k),
+        )
+
+    def bn(self, c: int) -> nn.Module:
+        return nn.BatchNorm2d(c, affine=self.cfg.bn_affine)
+
+    def relu(self) -> nn.Module:
+        if self.cfg.act_bits is None:
+            return nn.ReLU(inplace=False)
+        return QuantReLU(act_quant=LearnedRangeReLU, bit_width=self.cfg.act_bits,
+                         max_val=relu_max_init(self.cfg.act_bits), return_quant_tensor=False)
+
+    def residual_quant(self) -> nn.Module | None:
+        if self.cfg.residual_bits is None or self.cfg.act_bits is None:
+            return None
+        return QuantIdentity(act_quant=SignedResidualQuant, bit_width=self.cfg.residual_bits,
+                             return_quant_tensor=False)
+
+
+class Block(nn.Module):
+    """Pre-activation residual block: x + conv(relu(bn(conv(relu(bn(x))))))."""
+
+    def __init__(self, layers: _Layers, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.bn1, self.relu1 = layers.bn(cin), layers.relu()
+        self.conv1 = layers.conv(cin, cout, 3, stride)
+        self.bn2, self.relu2 = layers.bn(cout), layers.relu()
+        self.conv2 = layers.conv(cout, cout, 3)
+        self.downsample = stride != 1 or cin != cout
+        self.shortcut_kind = layers.cfg.shortcut
+        if self.downsample and self.shortcut_kind == "conv":
+            self.shortcut = layers.conv(cin, cout, 1, stride)
+        self.stride, self.pad_channels = stride, cout - cin
+        # One quantizer instance on both add inputs: same scale, so the add is integer.
+        self.add_quant = layers.residual_quant()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        o = self.relu1(self.bn1(x))
+        y = self.conv2(self.relu2(self.bn2(self.conv1(o))))
+        if not self.downsample:
+            s = x
+        elif self.shortcut_kind == "conv":
+            s = self.shortcut(o)
+        else:  # the paper's: 3x3/2 average pool of the block input, zero channels appended
+            s = F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+            s = F.pad(s, (0, 0, 0, 0, 0, self.pad_channels))
+        if self.add_quant is not None:
+            return self.add_quant(y) + self.add_quant(s)
+        return y + s
+
+
+class WRN(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        layers = _Layers(cfg)
+        n = (cfg.depth - 2) // 6
+        widths = [16 * cfg.width, 32 * cfg.width, 64 * cfg.width]
+        self.input_quant = (
+            QuantIdentity(act_quant=FixedRangeUintInput, bit_width=cfg.input_bits, return_quant_tensor=False)
+            if cfg.input_bits is not None else nn.Identity()
+        )
+        self.conv0 = layers.conv(cfg.in_channels, widths[0], 3)
+        blocks, cin = [], widths[0]
+        for stage, cout in enumerate(widths):
+            for i in range(n):
+                blocks.append(Block(layers, cin, cout, 2 if (stage > 0 and i == 0) else 1))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head_bn, self.head_relu = layers.bn(cin), layers.relu()
+        self.head_conv = layers.conv(cin, cfg.num_classes, 1)
+        self.head_bn_out = nn.BatchNorm2d(cfg.num_classes, affine=False)
+        self.head_quant = (
+            QuantIdentity(act_quant=SignedResidualQuant, bit_width=cfg.head_bits, return_quant_tensor=False)
+            if cfg.head_bits is not None else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(self.input_quant(x))
+        x = self.blocks(x)
+        x = self.head_conv(self.head_relu(self.head_bn(x)))
+        x = self.head_quant(self.head_bn_out(x))
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)  # exports as GlobalAveragePool
+
+    def head_scale(self) -> float | None:
+        """Scale of the quantized class scores, or None when the head is not quantized."""
+        if self.cfg.head_bits is None:
+            return None
+        return float(self.head_quant.act_quant.scale())
+
+
+def build_model(cfg: ModelConfig | dict) -> WRN:
+    if isinstance(cfg, dict):
+        cfg = ModelConfig.from_dict(cfg)
+    return WRN(cfg)
+
+
+def count_conv_weights(model: nn.Module) -> int:
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))

@@ -1,0 +1,75 @@
+"""Quantizers for 1-bit-weight WRNs, composed from Brevitas pieces.
+
+McDonnell (2018) binarizes every conv weight as ``sign(w) * c`` where ``c`` is a fixed,
+unlearned per-layer constant equal to the He-init standard deviation ``sqrt(2 / fan_in)``.
+The latent full-precision weights are updated by SGD and the gradient passes straight
+through the sign (identity STE, no clipping of the latent weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+from brevitas.core.quant import BinaryQuant
+from brevitas.inject.enum import ScalingImplType
+from brevitas.quant.base import SignedBinaryClampedConst
+from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat, Uint8ActPerTensorFloatMaxInit
+from brevitas.quant.solver import ActQuantSolver, WeightQuantSolver
+
+
+class FixedScaleSignWeight(SignedBinaryClampedConst, WeightQuantSolver):
+    """sign(w) * scaling_const, identity straight-through gradient, latent weights not clipped.
+
+    Brevitas' own ``SignedBinaryWeightPerTensorConst`` clamps the latent weights to the scale
+    (the BNN recipe); McDonnell's recipe does not, so the tensor quant is the plain
+    ``BinaryQuant``. The per-layer constant is passed as ``weight_scaling_const``.
+    """
+
+    tensor_quant = BinaryQuant
+    scaling_const = 1.0
+
+
+class FixedRangeUintInput(Uint8ActPerTensorFloat):
+    """Unsigned input quantizer with the constant range [0, 1].
+
+    With 8 bits the scale is exactly 1/255, so an image stored as
+    uint8 pixels p and fed as p/255 maps back to the integer p: the accelerator's input is
+    the raw pixel.
+    """
+
+    scaling_impl_type = ScalingImplType.CONST
+    min_val = 0.0
+    max_val = 1.0
+
+
+class LearnedRangeReLU(Uint8ActPerTensorFloatMaxInit):
+    """Unsigned k-bit ReLU quantizer with a learned range (PACT-like), initialised to ``max_val``.
+
+    Brevitas' default QuantReLU starts from the 99.999th percentile of the first 300 batches;
+    after BatchNorm that is ~4 standard deviations, which at 2 bits sends most activations to
+    zero and slows early training badly. A small initial range that the range parameter then
+    learns avoids that and skips the (slow) statistics phase.
+    """
+
+
+def relu_max_init(bits: int) -> float:
+    """Initial clip of a k-bit ReLU after BatchNorm (unit variance): wider for more levels."""
+    return min(1.0 + 0.5 * (bits - 1), 4.0)
+
+
+class SignedResidualQuant(Int8ActPerTensorFloat):
+    """Signed quantizer on both inputs of a residual add (and on the class scores).
+
+    Learned per-tensor scale, initialised from the 99.9th percentile of |x| over the first
+    100 batches: about 3 standard deviations, a sensible clip for 4 to 8 bits.
+    """
+
+    high_percentile_q = 99.9
+    collect_stats_steps = 100
+
+
+def he_std(fan_in: int) -> float:
+    """The He-init standard deviation sqrt(2 / fan_in), McDonnell's fixed per-layer scale."""
+    if fan_in <= 0:
+        raise ValueError(f"fan_in must be positive, got {fan_in}")
+    return math.sqrt(2.0 / fan_in)

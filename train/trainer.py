@@ -1,0 +1,171 @@
+"""The training loop: SGD + momentum, SGDR, cutout; resumable, deterministic with a seed.
+
+A run directory holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` and
+``best.pt`` (written atomically), ``curves.png`` and, at the end, ``final.json``.
+Randomness of epoch e comes from a generator seeded with (seed, e), so a run resumed from the
+checkpoint of epoch e replays exactly what an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from train.atomic import write_json, write_text
+from train.checkpoint import load_checkpoint, restore_quant_stats, save_checkpoint
+from train.data import DATASETS, load_dataset
+from train.data.augment import augment_batch
+from train.errors import UserError
+from train.models.wrn import build_model, count_conv_weights
+from train.plot import plot_history
+from train.schedule import lr_at
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device '{name}' asked for, but no CUDA device is present")
+    return torch.device(name)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv weights only: not on BatchNorm, not on quantizer scales."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            (decay if isinstance(module, nn.Conv2d) and name == "weight" else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def to_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x_uint8.to(device, non_blocking=True).float().div_(255.0)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device) -> tuple[float, float]:
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch):
+        out = model(to_float(x[i:i + batch], device))
+        t = y[i:i + batch].to(device)
+        loss += F.cross_entropy(out, t, reduction="sum").item()
+        correct += (out.argmax(1) == t).sum().item()
+    return loss / len(y), correct / len(y)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool) -> dict:
+    tcfg, flip_ok = cfg["train"], DATASETS[ds.name][2]
+    gen = epoch_generator(cfg["seed"], epoch)
+    n, bs = len(ds.train_y), tcfg["batch_size"]
+    perm = torch.randperm(n, generator=gen)
+    steps = (n + bs - 1) // bs
+    model.train()
+    loss_sum, correct, t0 = 0.0, 0, time.time()
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{tcfg['epochs']}", leave=False,
+               disable=not progress, unit="batch")
+    for step in bar:
+        lr = lr_at(epoch + step / steps, tcfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = perm[step * bs:(step + 1) * bs]
+        x = augment_batch(to_float(ds.train_x[idx], device), cfg["data"]["augment"], flip_ok, gen)
+        y = ds.train_y[idx].to(device)
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(y)
+        correct += (out.argmax(1) == y).sum().item()
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.4f}")
+    seconds = time.time() - t0
+    return {"train_loss": loss_sum / n, "train_top1": correct / n, "lr_end": lr,
+            "seconds": seconds, "train_images_per_s": n / seconds}
+
+
+def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
+        export: bool | None = None) -> dict:
+    """Train ``cfg`` in ``run_dir``; return the final report (also written as final.json)."""
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise UserError(f"--resume: no checkpoint to resume from at {last}")
+        ckpt = load_checkpoint(last)
+        if ckpt["config"] != cfg:  # the run's own config wins: it is what the checkpoint was trained with
+            print(f"[train] --resume: using the config stored in {last}, not the one given", flush=True)
+            cfg = ckpt["config"]
+    elif last.exists():
+        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    tcfg = cfg["train"]
+    if tcfg.get("threads"):
+        torch.set_num_threads(int(tcfg["threads"]))
+    device = pick_device(cfg["device"])
+    ds = load_dataset(cfg["data"], cfg["seed"])
+    torch.manual_seed(cfg["seed"])
+    model_cfg = {**cfg["model"], "in_channels": ds.image_shape[0], "num_classes": ds.num_classes}
+    model = build_model(model_cfg)
+    if resume:
+        # before the optimizer is built: Brevitas' scale parameters are new objects after loading
+        model.load_state_dict(ckpt["model"])
+        restore_quant_stats(model, ckpt.get("quant_stats", {}))
+    model.to(device)
+    opt = torch.optim.SGD(param_groups(model, tcfg["weight_decay"]), lr=tcfg["lr"], momentum=tcfg["momentum"])
+    history, best, start = [], None, 0
+    if resume:
+        opt.load_state_dict(ckpt["optimizer"])
+        history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    select_on = "val" if ds.val_y is not None else "test"
+    print(f"[train] {cfg['name']}: WRN-{cfg['model']['depth']}-{cfg['model']['width']} on {ds.name} "
+          f"({len(ds.train_y)} train, {len(ds.test_y)} test, from {ds.source}), "
+          f"{count_conv_weights(model)} conv weights, device {device}, epochs {start + 1}..{tcfg['epochs']}",
+          flush=True)
+    for epoch in range(start, tcfg["epochs"]):
+        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress)}
+        row["test_loss"], row["test_top1"] = evaluate(model, ds.test_x, ds.test_y, tcfg["eval_batch_size"], device)
+        if ds.val_y is not None:
+            row["val_loss"], row["val_top1"] = evaluate(model, ds.val_x, ds.val_y, tcfg["eval_batch_size"], device)
+        history.append(row)
+        score = row[f"{select_on}_top1"]
+        is_best = best is None or score > best["score"]
+        if is_best:
+            best = {"epoch": epoch + 1, "score": score, "selected_on": select_on, "test_top1": row["test_top1"]}
+        state = dict(optimizer=opt.state_dict(), epoch=epoch + 1, history=history, best=best)
+        save_checkpoint(last, model, cfg, **state)
+        if is_best:
+            save_checkpoint(run_dir / "best.pt", model, cfg, **state)
+        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        plot_history(history, run_dir / "curves.png", cfg["name"])
+        print(f"[train] epoch {epoch + 1}/{tcfg['epochs']} lr {row['lr_end']:.4f} "
+              f"loss {row['train_loss']:.4f} train {100 * row['train_top1']:.2f}% "
+              f"test {100 * row['test_top1']:.2f}% ({row['train_images_per_s']:.0f} img/s)", flush=True)
+    final = {
+        "name": cfg["name"], "dataset": ds.name, "epochs": tcfg["epochs"],
+        "test_top1": history[-1]["test_top1"], "best": best,
+        "conv_weights": count_conv_weights(model),
+        "binary_weights": cfg["model"]["binary_weights"], "act_bits": cfg["model"]["act_bits"],
+        "train_seconds": sum(h["seconds"] for h in history),
+        "device": str(device), "torch_threads": torch.get_num_threads(),
+    }
+    write_json(run_dir / "final.json", final)
+    do_export = cfg["export"]["enabled"] if export is None else export
+    if do_export and cfg["model"]["binary_weights"]:
+        from train.export import export_run
+
+        final["export"] = export_run(run_dir, ds=ds)
+        write_json(run_dir / "final.json", final)
+    return final
