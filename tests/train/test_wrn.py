@@ -60,7 +60,18 @@ def test_full_precision_twin_has_no_quantizers():
     assert count_conv_weights(m) == expected_conv_weights(8, 1, 1, 10, "avgpool_pad")
 
 
-@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_one_bit_activations_are_bipolar():
+    m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, **{**HW, "act_bits": 1})).eval()
+    seen = []
+    for mod in m.modules():
+        if isinstance(mod, QuantIdentity) and mod.act_quant.bit_width() == 1:
+            mod.register_forward_hook(lambda mod, i, o: seen.append(o))
+    m(torch.rand(4, 1, 16, 16))
+    assert len(seen) == 2 * len(m.blocks) + 1
+    assert all(set(torch.unique(o).tolist()) <= {-1.0, 1.0} for o in seen)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
 def test_activations_are_k_bit_unsigned(bits):
     torch.manual_seed(bits)
     m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, **{**HW, "act_bits": bits}))

@@ -5,8 +5,8 @@ first 3x3 conv with 16k channels, stride-2 downsampling in the first block of st
 and the head BN -> ReLU -> 1x1 conv to the classes -> BN -> global average pool.
 Every conv, first and last included, is 1-bit: sign(w) * sqrt(2 / fan_in).
 
-Hardware-ready variants (``act_bits`` set) quantize activations with k-bit unsigned
-QuantReLUs, the input to 8 bits, and both inputs of every residual add with one shared
+Hardware-ready variants (``act_bits`` set) quantize activations with k-bit unsigned QuantReLUs
+(k = 1: bipolar sign activations), the input to 8 bits, and both inputs of every residual add with one shared
 signed quantizer, so that the add is an integer add of two tensors with one scale (FINN maps
 it to AddStreams). ``head_bits`` quantizes the class scores before the average pool so that
 the accelerator's last layers are integer only.
@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
+from brevitas.quant import SignedBinaryActPerTensorConst
 
 from train.quant import (FixedRangeUintInput, FixedScaleSignWeight, LearnedRangeReLU, SignedResidualQuant,
                          he_std, relu_max_init)
@@ -90,6 +91,11 @@ class _Layers:
     def relu(self) -> nn.Module:
         if self.cfg.act_bits is None:
             return nn.ReLU(inplace=False)
+        if self.cfg.act_bits == 1:
+            # 1-bit activations are bipolar sign(x), as in BNNs and FINN's W1A1 models. (Brevitas
+            # exports an unsigned 1-bit QuantReLU as BipolarQuant, i.e. +-1, which would not
+            # match what it computes in training.)
+            return QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=False)
         return QuantReLU(act_quant=LearnedRangeReLU, bit_width=self.cfg.act_bits,
                          max_val=relu_max_init(self.cfg.act_bits), return_quant_tensor=False)
 

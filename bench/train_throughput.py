@@ -1,0 +1,136 @@
+"""Training throughput of the 1-bit WRN vs its full-precision twin, on this machine's CPU.
+
+Each variant trains in its own process (so its peak RSS is its own) on random batches of the
+config's image shape, with the config's batch size. The first --warmup steps are timed apart:
+they include Brevitas' scale-statistics phase (the residual/class-score quantizers collect
+statistics for 100 steps), which is slower than steady state.
+
+    python bench/train_throughput.py [--config CFG] [--steps 40] [--warmup 110] [--threads 2]
+
+Prints a table and writes bench/results/train_throughput.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+VARIANTS = {"1-bit weights, quantized activations (config)": "config",
+            "1-bit weights, float activations (paper)": "paper",
+            "full precision": "fp"}
+
+
+def _run(variant: str, args: dict, queue) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from train.config import load_config
+    from train.models.wrn import build_model, count_conv_weights
+    from train.trainer import param_groups
+
+    torch.set_num_threads(args["threads"])
+    cfg = load_config(args["config"], full_precision=VARIANTS[variant] == "fp")
+    if VARIANTS[variant] == "paper":  # 1-bit weights, float activations: McDonnell's setting
+        cfg["model"].update(act_bits=None, input_bits=None, residual_bits=None, head_bits=None)
+    shape = tuple(args["image_shape"])
+    torch.manual_seed(0)
+    model = build_model({**cfg["model"], "in_channels": shape[0], "num_classes": 10}).train()
+    t = cfg["train"]
+    opt = torch.optim.SGD(param_groups(model, t["weight_decay"]), lr=0.01, momentum=t["momentum"])
+    bs = t["batch_size"]
+    x, y = torch.rand(bs, *shape), torch.randint(0, 10, (bs,))
+
+    def steps(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    warm = steps(args["warmup"])
+    steady = steps(args["steps"])
+    queue.put({
+        "variant": variant, "conv_weights": count_conv_weights(model),
+        "warmup_images_per_s": args["warmup"] * bs / warm,
+        "images_per_s": args["steps"] * bs / steady,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    })
+
+
+def verdict(ratio_paper: float, ratio_config: float) -> str:
+    def speed(r: float) -> str:
+        return "as fast as full precision" if r >= 0.9 else f"{r:.2f}x as fast as full precision"
+
+    return (f"The paper claims 1-bit-weight training is as fast as full precision. Here, with 1-bit "
+            f"weights alone it is {speed(ratio_paper)}; with quantized activations too it is "
+            f"{speed(ratio_config)}. The extra time is Brevitas' fake quantization (sign, round, "
+            f"clamp, scale) run in float on top of unchanged float convolutions.")
+
+
+def main() -> int:
+    from train.config import DEFAULT_CONFIG, load_config
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=str(DEFAULT_CONFIG))
+    p.add_argument("--steps", type=int, default=40, help="timed steady-state steps")
+    p.add_argument("--warmup", type=int, default=110, help="steps before timing (Brevitas stats phase)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--image-shape", type=int, nargs=3, default=[1, 28, 28])
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_throughput"))
+    a = p.parse_args()
+    args = {"config": a.config, "steps": a.steps, "warmup": a.warmup, "threads": a.threads,
+            "image_shape": a.image_shape}
+    ctx = mp.get_context("spawn")
+    rows = []
+    for variant in VARIANTS:
+        q = ctx.Queue()
+        proc = ctx.Process(target=_run, args=(variant, args, q))
+        proc.start()
+        rows.append(q.get())
+        proc.join()
+        print(f"{variant:>46}: {rows[-1]['images_per_s']:.0f} img/s steady, "
+              f"{rows[-1]['warmup_images_per_s']:.0f} img/s in warm-up, peak RSS {rows[-1]['peak_rss_mib']:.0f} MiB",
+              flush=True)
+    fp = rows[-1]["images_per_s"]
+    ratio, ratio_paper = rows[0]["images_per_s"] / fp, rows[1]["images_per_s"] / fp
+    cfg = load_config(a.config)
+    result = {
+        "config": a.config, "model": f"WRN-{cfg['model']['depth']}-{cfg['model']['width']}",
+        "act_bits_1bit_model": cfg["model"]["act_bits"], "batch_size": cfg["train"]["batch_size"],
+        "image_shape": a.image_shape, "threads": a.threads, "cpu": platform.processor() or platform.machine(),
+        "rows": rows, "ratio_config_over_fp": ratio, "ratio_paper_over_fp": ratio_paper,
+        "verdict": verdict(ratio_paper, ratio),
+        "command": "python bench/train_throughput.py " + " ".join(sys.argv[1:]),
+    }
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from train.atomic import write_json, write_text
+
+    write_json(out.with_suffix(".json"), result)
+    md = [f"# Training throughput: {result['model']}, batch {result['batch_size']}, {a.threads} threads", "",
+          "| variant | conv weights | img/s (steady) | img/s (warm-up) | peak RSS (MiB) |",
+          "|---|---|---|---|---|"]
+    md += [f"| {r['variant']} | {r['conv_weights']} | {r['images_per_s']:.0f} | {r['warmup_images_per_s']:.0f} "
+           f"| {r['peak_rss_mib']:.0f} |" for r in rows]
+    md += ["", f"Ratios to full precision: 1-bit weights with float activations **{ratio_paper:.2f}**, "
+           f"with the config's quantized activations **{ratio:.2f}**.", "", result["verdict"], "",
+           f"Command: `{result['command']}`"]
+    write_text(out.with_suffix(".md"), "\n".join(md) + "\n")
+    print(f"ratios to full precision: paper setting {ratio_paper:.2f}, config {ratio:.2f} -> {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

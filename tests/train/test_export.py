@@ -1,0 +1,116 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+
+from tests.fixtures import pattern_images
+from train.checkpoint import save_checkpoint
+from train.errors import UserError
+from train.export import check_export, export_checkpoint, export_qonnx
+from train.models.wrn import build_model
+
+HW = dict(input_bits=8, residual_bits=4, head_bits=8, shortcut="conv")
+
+
+def warmed_model(seed=0, **cfg):
+    """A small model with BN statistics and quantizer scales that are not at their init."""
+    torch.manual_seed(seed)
+    m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, **cfg)).train()
+    x, _ = pattern_images(64, 12, 10, seed)
+    with torch.no_grad():
+        for i in range(0, 64, 16):
+            m(torch.from_numpy(x[i:i + 16, None]).float() / 255)
+    return m.eval()
+
+
+def images(n=12, seed=7):
+    x, y = pattern_images(n, 12, 10, seed)
+    return torch.from_numpy(x[:, None]), torch.from_numpy(y.astype(np.int64))
+
+
+@pytest.mark.parametrize("act_bits", [1, 2, 4])
+def test_qonnx_execution_equals_brevitas_integers(tmp_path, act_bits):
+    m = warmed_model(act_bits, act_bits=act_bits, **HW)
+    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
+    x, _ = images()
+    mw = ModelWrapper(str(path))
+    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
+    scale, hw = m.head_scale(), 3 * 3  # 12x12 -> 3x3 after two stride-2 stages
+    for i in range(len(x)):  # one image at a time: the graph as exported, batch 1
+        xi = x[i:i + 1].float() / 255
+        got = execute_onnx(mw, {iname: xi.numpy()})[oname]
+        with torch.no_grad():
+            ref = m(xi).numpy()
+        got_int, ref_int = got * hw / scale, ref * hw / scale
+        assert np.abs(ref_int - np.rint(ref_int)).max() < 0.01  # integer-valued pre-scale outputs
+        assert np.array_equal(np.rint(got_int).astype(np.int64), np.rint(ref_int).astype(np.int64))
+        assert got.argmax() == ref.argmax()
+
+
+def test_every_exported_conv_holds_two_values(tmp_path):
+    m = warmed_model(act_bits=2, **HW)
+    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
+    x, y = images(4)
+    report = check_export(m, path, x, y)
+    n_convs = sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
+    assert report["passed"] and report["conv_layers"] == n_convs == report["conv_layers_two_values"]
+    assert report["integers_equal"] == report["labels_equal"] == 4
+
+
+def test_full_precision_activations_export_compares_labels(tmp_path):
+    m = warmed_model(shortcut="avgpool_pad")  # the paper's setting: 1-bit weights, float activations
+    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
+    report = check_export(m, path, *images(6))
+    assert report["passed"] and report["integer_outputs"] is False and report["labels_equal"] == 6
+
+
+def test_check_fails_on_a_tampered_graph(tmp_path):
+    """The check can fail: flip the sign of the head's latent weights in the ONNX file."""
+    m = warmed_model(act_bits=2, **HW)
+    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
+    model = onnx.load(path)
+    head = [n for n in model.graph.node if n.op_type == "Conv"][-1]
+    bq = next(n for n in model.graph.node if n.output[0] == head.input[1])
+    init = next(t for t in model.graph.initializer if t.name == bq.input[0])
+    init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
+    onnx.save(model, path)
+    report = check_export(m, path, *images(6))
+    assert not report["passed"] and report["integers_equal"] < 6
+
+
+def test_export_checkpoint_writes_reports(tmp_path, monkeypatch):
+    from train.data import Dataset
+
+    m = warmed_model(act_bits=2, **HW)
+    cfg = {"data": {"dataset": "fashion_mnist"}, "seed": 0}
+    save_checkpoint(tmp_path / "last.pt", m, cfg)
+    x, y = images(5)
+    ds = Dataset("fashion_mnist", x, y, x, y, 10, "fixture")
+    report = export_checkpoint(tmp_path / "last.pt", tmp_path / "model.onnx", images=5, ds=ds)
+    assert report["passed"]
+    assert json.loads((tmp_path / "model_export_check.json").read_text())["passed"] is True
+    assert "PASSED" in (tmp_path / "model_export_check.md").read_text()
+
+
+def test_full_precision_checkpoint_is_refused(tmp_path):
+    m = warmed_model(binary_weights=False)
+    save_checkpoint(tmp_path / "fp.pt", m, {})
+    with pytest.raises(UserError, match="not a 1-bit-weight model"):
+        export_checkpoint(tmp_path / "fp.pt")
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(UserError, match="corrupt or not a torch file"):
+        export_checkpoint(tmp_path / "bad.pt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="not a checkpoint of this trainer"):
+        export_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="checkpoint not found"):
+        export_checkpoint(tmp_path / "missing.pt")
