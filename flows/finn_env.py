@@ -1,0 +1,64 @@
+"""Every work-around that finn-plus needs to run here, without Vivado/Vitis, in one place.
+
+finn-plus is written to be started by its own CLI (`finn build`), which sets up global
+settings and loads Vivado's XSI simulator; that CLI needs the network, and XSI needs Vivado.
+This module:
+  * initialises FINN's settings for a build folder (what the CLI would do);
+  * lets `finn.builder.build_dataflow_steps` be imported when XILINX_VIVADO is unset: the
+    XSI names it imports become placeholders that raise VendorToolMissing if a step really
+    tries to simulate (FINN's rtlsim needs Vivado XSim);
+  * tells whether Vivado / Vitis HLS are on PATH.
+Import FINN through `import_finn()` and nothing here leaks into the rest of the flow.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+class VendorToolMissing(RuntimeError):
+    """A step needs Vivado or Vitis HLS, which are not installed."""
+
+
+def vivado_available() -> bool:
+    return bool(os.environ.get("XILINX_VIVADO")) and shutil.which("vivado") is not None
+
+
+def vitis_hls_available() -> bool:
+    return shutil.which("vitis_hls") is not None or shutil.which("vivado_hls") is not None
+
+
+def _xsi_placeholder(name: str):
+    def missing(*args, **kwargs):
+        raise VendorToolMissing(f"finn.xsi.{name}: FINN's RTL simulation needs Vivado XSim "
+                                "(XILINX_VIVADO is not set)")
+
+    return type(name, (), {"__init__": missing}) if name[0].isupper() else missing
+
+
+_initialised: Path | None = None
+
+
+def import_finn(build_dir: str | Path = "build/.finn"):
+    """Make finn-plus importable and usable from Python; return its build-steps module."""
+    global _initialised
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if _initialised != build_dir:
+        os.environ["FINN_BUILD_DIR"] = str(build_dir)
+        from finn.util import settings
+
+        settings._SETTINGS = None
+        settings.initialize_dummy_settings()
+        _initialised = build_dir
+    if not os.environ.get("XILINX_VIVADO"):
+        import finn.xsi as xsi
+
+        for name in xsi._LAZY_NAMES:
+            if name not in vars(xsi):
+                setattr(xsi, name, _xsi_placeholder(name))
+    import finn.builder.build_dataflow_steps as steps
+
+    return steps
