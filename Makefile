@@ -10,7 +10,7 @@ RUN ?= runs/fmnist_wrn8_2_w1a2
 CKPT ?= $(RUN)/last.pt
 FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
 
-.PHONY: all venv data train train-fp export test test-slow bench clean help
+.PHONY: all venv data train train-fp export pretrained test test-slow bench clean help
 all: help
 
 help:
@@ -65,3 +65,9 @@ bench: venv data
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# Package a finished run as the committed default model that later stages build from.
+PRETRAINED := train/pretrained/fmnist_wrn8_2_w1a2
+pretrained: venv data
+	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(RUN)/last.pt', '$(PRETRAINED).pt')"
+	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000

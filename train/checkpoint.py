@@ -54,6 +54,13 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def save_model_only(ckpt_path: str | Path, out: str | Path) -> None:
+    """A small deployable copy: config, model weights and history, no optimizer state."""
+    ckpt = load_checkpoint(ckpt_path)
+    keep = ("format", "config", "model_config", "model", "epoch", "history", "best")
+    torch_save(out, {k: ckpt[k] for k in keep if k in ckpt})
+
+
 def model_from_checkpoint(ckpt: dict) -> WRN:
     model = build_model(ckpt["model_config"])
     model.load_state_dict(ckpt["model"])

@@ -1,0 +1,461 @@
+"""Streamlining and hardware lowering of the residual 1-bit WRN for finn-plus.
+
+The exported QONNX graph (see train/models/wrn.py) is turned into a graph of FINN hardware
+layers only, with integer tensors everywhere between the raw input pixels and the class label:
+
+  uint8 NHWC pixels -> [FMPadding -> ConvolutionInputGenerator -> MVAU (1-bit weights, fused
+  thresholds)] ... DuplicateStreams at every fork, ElementwiseAdd at every residual add followed
+  by a standalone Thresholding, GlobalAccPool (integer sum of the int8 class scores over H x W)
+  -> LabelSelect (top-1 class).
+
+What each stage computes, in integers (the accelerator's view):
+  * input: the raw uint8 pixel p (the QONNX graph takes p / 255; its input quantizer, with the
+    constant scale 1/255, is the identity on such inputs and becomes a scale that streamlining
+    folds into the first thresholds);
+  * "integer output": the sum over the pooled positions of the quantized int8 class scores,
+    i.e. Brevitas' output * H * W / head_scale. In the streamlined graph this is the output of
+    the head's ReduceSum, in the hardware graph the output of GlobalAccPool;
+  * graph output: the top-1 label (TopK / LabelSelect); the positive final scale
+    head_scale / (H * W) is dropped because it cannot change the arg max.
+
+Build steps are plain functions ``(model, cfg) -> model`` and can be listed in a finn-plus
+``DataflowBuildConfig(steps=[...])`` next to finn's own step names:
+
+  WRN_STEPS = [step_wrn_tidy, step_wrn_streamline, step_wrn_convert_to_hw,
+               "step_create_dataflow_partition", "step_specialize_layers"]
+
+finn-plus must be imported through flows.finn_env.import_finn() first (done by lower_wrn()).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from onnx import helper
+from qonnx.core.data_layout import NHWC
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.general import (GiveReadableTensorNames, GiveUniqueNodeNames, RemoveUnusedTensors,
+                                          SortGraph)
+from qonnx.transformation.infer_data_layouts import InferDataLayouts
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+
+
+class LoweringError(RuntimeError):
+    """A node of the WRN graph could not be lowered to a FINN hardware layer."""
+
+    def __init__(self, node, message: str):
+        self.node_name, self.op_type = node.name, node.op_type
+        super().__init__(f"{node.name} ({node.op_type}): {message}")
+
+
+# Hardware layers allowed in the dataflow partition (generic names and their specializations).
+HW_LAYERS = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
+             "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect",
+             "StreamingDataWidthConverter", "StreamingFIFO")
+
+
+def _base_op(op_type: str) -> str:
+    for suffix in ("_hls", "_rtl"):
+        if op_type.endswith(suffix):
+            return op_type[: -len(suffix)]
+    return op_type
+
+
+def _const(model: ModelWrapper, name: str):
+    return model.get_initializer(name)
+
+
+# ----------------------------------------------------------------------------------------------
+# Transformations with one job each
+# ----------------------------------------------------------------------------------------------
+
+class IntegerInput(Transformation):
+    """QONNX level: the input quantizer becomes a constant scale; the input is the raw integer.
+
+    Matches the graph input feeding exactly one unsigned, zero-point-0 ``Quant`` node with a
+    scalar constant scale s and b bits. For inputs p * s with p an integer in [0, 2^b - 1] that
+    quantizer is the identity, so Quant(x) is replaced by Mul(p, s) and the graph input is
+    annotated UINTb: the accelerator then takes the raw pixels.
+    """
+
+    def apply(self, model):
+        iname = model.graph.input[0].name
+        consumers = model.find_consumers(iname)
+        if len(consumers) != 1 or consumers[0].op_type != "Quant":
+            return model, False
+        q = consumers[0]
+        scale, zp, bits = (_const(model, t) for t in q.input[1:4])
+        attrs = {a.name: helper.get_attribute_value(a) for a in q.attribute}
+        if scale is None or zp is None or bits is None or scale.size != 1 or np.any(zp != 0):
+            raise LoweringError(q, "the input quantizer needs a constant scalar scale and zero point 0")
+        if attrs.get("signed", 1) or attrs.get("narrow", 0):
+            raise LoweringError(q, "the input quantizer must be unsigned and not narrow")
+        bits = int(bits)
+        mul = helper.make_node("Mul", [iname, q.input[1]], [q.output[0]], name=q.name + "_input_scale")
+        idx = list(model.graph.node).index(q)
+        model.graph.node.remove(q)
+        model.graph.node.insert(idx, mul)
+        model.set_tensor_datatype(iname, DataType[f"UINT{bits}"])
+        return model, False
+
+
+class ReduceMeanToGlobalAveragePool(Transformation):
+    """torch's dynamo exports adaptive_avg_pool2d(x, 1) as ReduceMean over H, W (keepdims)."""
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if node.op_type != "ReduceMean" or len(node.input) < 2:
+                continue
+            axes = _const(model, node.input[1])
+            shape = model.get_tensor_shape(node.input[0])
+            keep = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+            if axes is None or shape is None or len(shape) != 4 or not keep:
+                continue
+            if sorted(int(a) % 4 for a in axes) != [2, 3]:
+                continue
+            node.op_type = "GlobalAveragePool"
+            del node.input[1:]
+            del node.attribute[:]
+        return model, False
+
+
+class InputToNHWC(Transformation):
+    """Drop the NCHW->NHWC Transpose at the graph input: the accelerator takes NHWC pixels."""
+
+    def apply(self, model):
+        inp = model.graph.input[0]
+        consumers = model.find_consumers(inp.name)
+        if len(consumers) != 1 or consumers[0].op_type != "Transpose":
+            return model, False
+        t = consumers[0]
+        perm = [helper.get_attribute_value(a) for a in t.attribute if a.name == "perm"]
+        if not perm or list(perm[0]) != [0, 2, 3, 1]:
+            return model, False
+        dt = model.get_tensor_datatype(inp.name)
+        nhwc = model.get_tensor_shape(t.output[0])
+        for n in model.find_consumers(t.output[0]):
+            for i, name in enumerate(n.input):
+                if name == t.output[0]:
+                    n.input[i] = inp.name
+        model.graph.node.remove(t)
+        model.set_tensor_shape(inp.name, nhwc)
+        model.set_tensor_datatype(inp.name, dt)
+        model.set_tensor_layout(inp.name, NHWC)
+        return model, True
+
+
+class GlobalAveragePoolToSum(Transformation):
+    """GlobalAveragePool(x) of integer x -> ReduceSum(x) * (1 / (H * W)).
+
+    Keeps the pooled value an exact integer (the sum), with the 1/(H*W) as a scalar Mul that
+    streamlining moves on into the TopK.
+    """
+
+    def apply(self, model):
+        graph = model.graph
+        for idx, node in enumerate(graph.node):
+            if node.op_type != "GlobalAveragePool":
+                continue
+            if not model.get_tensor_datatype(node.input[0]).is_integer():
+                raise LoweringError(node, "global average pool of a non-integer tensor; "
+                                    "the class scores must be quantized (head_bits)")
+            n, c, h, w = model.get_tensor_shape(node.input[0])
+            axes = model.make_new_valueinfo_name()
+            model.set_initializer(axes, np.array([2, 3], dtype=np.int64))
+            summed = model.make_new_valueinfo_name()
+            rsum = helper.make_node("ReduceSum", [node.input[0], axes], [summed], keepdims=1,
+                                    name=node.name + "_sum")
+            inv = model.make_new_valueinfo_name()
+            model.set_initializer(inv, np.array(1.0 / (h * w), dtype=np.float32))
+            mul = helper.make_node("Mul", [summed, inv], [node.output[0]], name=node.name + "_mean")
+            graph.node.remove(node)
+            graph.node.insert(idx, mul)
+            graph.node.insert(idx, rsum)
+            idt = model.get_tensor_datatype(node.input[0])
+            lo, hi = h * w * idt.min(), h * w * idt.max()
+            model.set_tensor_datatype(summed, DataType.get_smallest_possible(lo if -lo > hi else hi))
+            model = model.transform(InferShapes())
+            model = model.transform(InferDataTypes())
+            return model, True
+        return model, False
+
+
+class InferGlobalAccPoolFromReduceSum(Transformation):
+    """Transpose(NHWC->NCHW) -> ReduceSum over H, W  ==>  GlobalAccPool on the NHWC stream."""
+
+    def apply(self, model):
+        graph = model.graph
+        for idx, node in enumerate(graph.node):
+            if node.op_type != "ReduceSum":
+                continue
+            axes = _const(model, node.input[1]) if len(node.input) > 1 else None
+            if axes is None or sorted(int(a) % 4 for a in axes) != [2, 3]:
+                raise LoweringError(node, "only a sum over the spatial axes (2, 3) maps to GlobalAccPool")
+            t = model.find_producer(node.input[0])
+            perm = [helper.get_attribute_value(a) for a in t.attribute if a.name == "perm"] if t else []
+            if t is None or t.op_type != "Transpose" or list(perm[0]) != [0, 3, 1, 2]:
+                raise LoweringError(node, "expected an NHWC->NCHW Transpose before the spatial sum")
+            idt = model.get_tensor_datatype(t.input[0])
+            if not idt.is_integer():
+                raise LoweringError(node, f"input is {idt.name}, not an integer")
+            n, h, w, c = model.get_tensor_shape(t.input[0])
+            out = model.make_new_valueinfo_name()
+            model.set_tensor_shape(out, [n, 1, 1, c])
+            pool = helper.make_node("GlobalAccPool", [t.input[0]], [out], domain="finn.custom_op.fpgadataflow",
+                                    backend="fpgadataflow", NumChannels=c, PE=1, inputDataType=idt.name,
+                                    numInputVectors=[n, h, w], name="GlobalAccPool_" + node.name)
+            for consumer in model.find_consumers(node.output[0]):
+                if consumer.op_type != "Reshape" or model.get_tensor_shape(consumer.output[0]) != [n, c]:
+                    raise LoweringError(consumer, "expected a Reshape to (N, classes) after the pool")
+                consumer.input[0] = out
+            graph.node.insert(idx, pool)
+            graph.node.remove(node)
+            if not model.find_consumers(t.output[0]):
+                graph.node.remove(t)
+            model = model.transform(InferShapes())
+            model = model.transform(InferDataTypes())
+            return model, True
+        return model, False
+
+
+class RequireNodes(Transformation):
+    """Raise LoweringError on the first node that is not one of the allowed op types."""
+
+    def __init__(self, allowed, message: str):
+        super().__init__()
+        self.allowed, self.message = set(allowed), message
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if node.op_type not in self.allowed:
+                raise LoweringError(node, self.message)
+        return model, False
+
+
+# ----------------------------------------------------------------------------------------------
+# Groups of transformations
+# ----------------------------------------------------------------------------------------------
+
+def tidy(model: ModelWrapper) -> ModelWrapper:
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import RemoveStaticGraphInputs
+
+    for t in (InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(),
+              InferDataTypes(), RemoveStaticGraphInputs(), RemoveUnusedTensors(), SortGraph()):
+        model = model.transform(t)
+    return model
+
+
+def _linear_moves():
+    """FINN's linear streamlining: BN to affine, scales/biases through convs into thresholds."""
+    from finn.transformation.streamline import absorb, reorder
+    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedAdd, CollapseRepeatedMul
+    from qonnx.transformation.batchnorm_to_affine import BatchNormToAffine
+    from qonnx.transformation.general import ConvertDivToMul, ConvertSubToAdd
+
+    return [ConvertSubToAdd(), ConvertDivToMul(), BatchNormToAffine(),
+            absorb.AbsorbScalarBiasIntoMultiThreshold(), reorder.MoveScalarLinearPastInvariants(),
+            reorder.MoveAddPastMul(), reorder.MoveScalarAddPastMatMul(), reorder.MoveAddPastConv(),
+            reorder.MoveScalarMulPastMatMul(), reorder.MoveScalarMulPastConv(), reorder.MoveAddPastMul(),
+            CollapseRepeatedAdd(), CollapseRepeatedMul(), absorb.AbsorbAddIntoMultiThreshold(),
+            absorb.FactorOutMulSignMagnitude(), absorb.AbsorbMulIntoMultiThreshold(),
+            absorb.Absorb1BitMulIntoMatMul(), absorb.Absorb1BitMulIntoConv()]
+
+
+def _residual_moves():
+    """Scales through the residual topology: x*C + y*C -> (x + y)*C, scalar ops past forks."""
+    from finn.transformation.streamline import reorder
+
+    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork()]
+
+
+def _layout_moves():
+    """Transposes left by LowerConvsToMatMul: through thresholds, forks and adds until they cancel."""
+    from finn.transformation.streamline import absorb, reorder
+    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedTranspose
+    from finn.transformation.streamline.remove import RemoveIdentityTranspose
+
+    return [absorb.AbsorbTransposeIntoMultiThreshold(), reorder.MoveTransposePastFork(),
+            reorder.MoveTransposePastJoinAdd(), CollapseRepeatedTranspose(), absorb.AbsorbConsecutiveTransposes(),
+            RemoveIdentityTranspose()]
+
+
+def _to_fixpoint(model: ModelWrapper, transformations, max_rounds: int = 8) -> ModelWrapper:
+    """Apply the list in order, round after round, until a whole round changes nothing.
+
+    Works on a copy (the transformations run in place on it, without ModelWrapper.transform's
+    deep copy per call, which dominates the run time on these graphs).
+    """
+    from qonnx.transformation.remove import RemoveIdentityOps
+
+    model = ModelWrapper(copy.deepcopy(model.model))
+    for _ in range(max_rounds):
+        before = model.model.SerializeToString()
+        for t in transformations + [RemoveIdentityOps()]:
+            model = model.transform(t, make_deepcopy=False)
+        model = model.transform(InferDataTypes(), make_deepcopy=False)
+        if model.model.SerializeToString() == before:
+            return model
+    return model
+
+
+def streamline_body(model: ModelWrapper) -> ModelWrapper:
+    """Move every scale/bias into thresholds, through forks and residual adds, to a fixpoint.
+
+    Before lowering the convs: linear + residual moves (the shared residual quantizer gives both
+    inputs of every Add the same scale, so MoveLinearPastEltwiseAdd applies). After lowering:
+    the same plus the layout moves, then thresholds rounded to integers.
+    """
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    model = _to_fixpoint(model, _linear_moves() + _residual_moves())
+    model = model.transform(LowerConvsToMatMul())
+    model = _to_fixpoint(model, _linear_moves() + _residual_moves() + _layout_moves())
+    model = model.transform(RoundAndClipThresholds())
+    return model
+
+
+def streamline_head(model: ModelWrapper) -> ModelWrapper:
+    """GlobalAveragePool -> integer sum; the remaining positive scale goes into a TopK."""
+    from finn.transformation.streamline.absorb import AbsorbScalarMulAddIntoTopK
+    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
+    from finn.transformation.streamline.reorder import MoveScalarLinearPastInvariants
+    from qonnx.transformation.insert_topk import InsertTopK
+
+    model = model.transform(GlobalAveragePoolToSum())
+    for t in (MoveScalarLinearPastInvariants(), CollapseRepeatedMul(), InsertTopK(k=1),
+              AbsorbScalarMulAddIntoTopK(), InferShapes(), InferDataTypes()):
+        model = model.transform(t)
+    return model
+
+
+STREAMLINED_OPS = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK")
+
+
+def check_streamlined(model: ModelWrapper) -> None:
+    """Every op is one FINN can lower, and every tensor but the graph input's scale is integer."""
+    model.transform(RequireNodes(STREAMLINED_OPS, "left over after streamlining (a float op FINN cannot lower)"))
+    for node in model.graph.node:
+        for name in node.input:
+            if model.get_initializer(name) is not None:
+                continue
+            if not model.get_tensor_datatype(name).is_integer():
+                raise LoweringError(node, f"input {name} is {model.get_tensor_datatype(name).name}, not integer")
+
+
+# ----------------------------------------------------------------------------------------------
+# Build steps: (model, cfg) -> model
+# ----------------------------------------------------------------------------------------------
+
+def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
+    """QONNX -> FINN-ONNX with an integer (raw pixel) input and a GlobalAveragePool head."""
+    from finn.builder.build_dataflow_steps import step_qonnx_to_finn
+
+    model = model.transform(IntegerInput())
+    model = step_qonnx_to_finn(model, cfg)
+    model = tidy(model)
+    model = model.transform(ReduceMeanToGlobalAveragePool())
+    return tidy(model.transform(InferDataLayouts()))
+
+
+def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:
+    """Integer-only graph: MultiThreshold / MatMul / Im2Col / Add / sum pool / TopK."""
+    model = streamline_body(model)
+    model = streamline_head(model)
+    model = model.transform(InputToNHWC())
+    model = tidy(model.transform(InferDataLayouts()))
+    check_streamlined(model)
+    return model
+
+
+def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
+    """Streamlined graph -> FINN hardware layers; raises LoweringError on any node left."""
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation)
+    from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+        InferQuantizedMatrixVectorActivation)
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
+    from finn.transformation.streamline.absorb import AbsorbConsecutiveTransposes
+
+    only_add = lambda m, n: n.op_type == "Add"  # noqa: E731  (integer residual adds only)
+    for t in (InferQuantizedMatrixVectorActivation(),  # MatMul (+ following MultiThreshold) -> MVAU
+              InferThresholdingLayer(),  # MultiThresholds after the residual adds
+              InferConvInpGen(),  # Im2Col -> FMPadding + ConvolutionInputGenerator
+              InferElementwiseBinaryOperation(only_add),
+              InferGlobalAccPoolFromReduceSum(),
+              InferLabelSelectLayer(),
+              InferDuplicateStreamsLayer(),
+              AbsorbConsecutiveTransposes(),
+              RemoveCNVtoFCFlatten()):
+        model = model.transform(t)
+        model = model.transform(InferDataLayouts())
+    model = tidy(model)
+    check_hardware_graph(model)
+    return model
+
+
+def check_hardware_graph(model: ModelWrapper) -> None:
+    """Only FINN hardware layers, with integer inputs and outputs (weights/thresholds aside)."""
+    for node in model.graph.node:
+        if node.op_type == "StreamingDataflowPartition":
+            from qonnx.custom_op.registry import getCustomOp
+
+            check_hardware_graph(ModelWrapper(getCustomOp(node).get_nodeattr("model")))
+            continue
+        if _base_op(node.op_type) not in HW_LAYERS or not node.domain.startswith("finn.custom_op.fpgadataflow"):
+            raise LoweringError(node, "not lowered to a FINN hardware layer")
+        for name in list(node.input) + list(node.output):
+            if model.get_initializer(name) is not None:
+                continue
+            dt = model.get_tensor_datatype(name)
+            if not dt.is_integer():
+                raise LoweringError(node, f"tensor {name} is {dt.name}, not integer")
+
+
+WRN_STEPS = [step_wrn_tidy, step_wrn_streamline, step_wrn_convert_to_hw,
+             "step_create_dataflow_partition", "step_specialize_layers"]
+
+
+def build_config(output_dir: str, fpga_part: str = "xc7z020clg400-1", clk_ns: float = 10.0):
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    return DataflowBuildConfig(output_dir=str(output_dir), synth_clk_period_ns=clk_ns, fpga_part=fpga_part,
+                               generate_outputs=[], steps=WRN_STEPS)
+
+
+def lower_wrn(qonnx_path, build_dir) -> dict[str, ModelWrapper]:
+    """Run the WRN steps on an exported QONNX file; return the graph after each stage.
+
+    Keys: "qonnx", "finn" (after step_wrn_tidy), "streamlined", "hw" (after convert_to_hw),
+    "dataflow" (the dataflow partition's graph after specialize_layers).
+    """
+    from flows.finn_env import import_finn
+
+    steps = import_finn(f"{build_dir}/.finn")
+
+    cfg = build_config(f"{build_dir}/out")
+    stages = {"qonnx": ModelWrapper(str(qonnx_path))}
+    model = step_wrn_tidy(ModelWrapper(str(qonnx_path)), cfg)
+    stages["finn"] = model
+    model = step_wrn_streamline(model, cfg)
+    stages["streamlined"] = model
+    model = step_wrn_convert_to_hw(model, cfg)
+    stages["hw"] = model
+    # every node is a hardware layer (checked above), so the partition is the whole graph
+    df = steps.step_create_dataflow_partition(model, cfg)
+    if len(df.graph.node) != len(model.graph.node):
+        left = {n.name for n in model.graph.node} - {n.name for n in df.graph.node}
+        raise RuntimeError(f"nodes left outside the dataflow partition: {sorted(left)}")
+    df = steps.step_specialize_layers(df, cfg)
+    check_hardware_graph(df)
+    stages["dataflow"] = df
+    return stages

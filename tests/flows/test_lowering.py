@@ -1,0 +1,131 @@
+"""The exported WRN lowers completely to FINN hardware layers, bit-exact with Brevitas.
+
+Small WRNs (1 input channel, 12x12 images): the depth-8 WRN (identity block, then two
+downsampling blocks with 1-bit 1x1 stride-2 conv shortcuts) and a one-stage variant without
+downsampling (two identity-shortcut blocks at 16 channels, pooled over 12x12), each with 2- and
+4-bit activations. No Vivado needed: finn-plus' python execution of the generic hardware layers.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from flows.exactness import check_exactness, summary
+from flows.streamline import LoweringError, lower_wrn
+from tests.fixtures import pattern_images
+from train.export import export_qonnx
+from train.models.wrn import _Layers, build_model
+
+HW = dict(input_bits=8, residual_bits=4, head_bits=8, shortcut="conv")
+SIZE, IMAGES = 12, 10
+# What the dataflow partition may hold after specialize_layers (1-bit MVAUs are HLS-only).
+ALLOWED = {"MVAU_hls", "Thresholding_rtl", "Thresholding_hls", "ConvolutionInputGenerator_rtl",
+           "ConvolutionInputGenerator_hls", "FMPadding_rtl", "FMPadding_hls", "DuplicateStreams_hls",
+           "ElementwiseAdd_hls", "AddStreams_hls", "GlobalAccPool_hls", "LabelSelect_hls"}
+
+
+def small_wrn(variant: str, act_bits: int, seed: int = 0):
+    """depth8: WRN-8-1 (with downsampling). stage1: two identity blocks, no downsampling."""
+    torch.manual_seed(seed)
+    depth = 8 if variant == "depth8" else 14
+    m = build_model(dict(depth=depth, width=1, in_channels=1, num_classes=10, act_bits=act_bits, **HW))
+    if variant == "stage1":  # keep the first stage's blocks only, and a head for its 16 channels
+        layers = _Layers(m.cfg)
+        m.blocks = m.blocks[:2]
+        m.head_bn, m.head_relu, m.head_conv = layers.bn(16), layers.relu(), layers.conv(16, 10, 1)
+    m.train()
+    x, _ = pattern_images(64, SIZE, 10, seed)
+    with torch.no_grad():  # BN statistics and quantizer scales away from their init
+        for i in range(0, 64, 16):
+            m(torch.from_numpy(x[i:i + 16, None]).float() / 255)
+    return m.eval()
+
+
+@functools.lru_cache(maxsize=None)
+def lowered(variant: str, act_bits: int, root: str):
+    m = small_wrn(variant, act_bits)
+    path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / f"{variant}_a{act_bits}.onnx")
+    return m, lower_wrn(path, f"{root}/{variant}_a{act_bits}")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    torch.set_num_threads(1)
+    return str(tmp_path_factory.mktemp("lowering"))
+
+
+def eval_images():
+    x, _ = pattern_images(IMAGES, SIZE, 10, seed=7)
+    return torch.from_numpy(x[:, None])
+
+
+@pytest.mark.parametrize("act_bits", [2, 4])
+@pytest.mark.parametrize("variant", ["depth8", "stage1"])
+def test_lowers_completely_and_exactly(root, variant, act_bits):
+    m, stages = lowered(variant, act_bits, root)
+    assert "Conv" in {n.op_type for n in stages["finn"].graph.node}  # each stage is its own graph
+    assert {n.op_type for n in stages["streamlined"].graph.node} <= {
+        "MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK"}
+    df = stages["dataflow"]
+    ops = [n.op_type for n in df.graph.node]
+    assert set(ops) <= ALLOWED, set(ops) - ALLOWED
+    n_blocks = len(m.blocks)
+    assert ops.count("ElementwiseAdd_hls") == n_blocks  # one integer add per residual block
+    assert ops.count("DuplicateStreams_hls") == n_blocks  # one fork per block (shortcut / identity)
+    assert ops.count("GlobalAccPool_hls") == ops.count("LabelSelect_hls") == 1
+    n_convs = sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
+    assert ops.count("MVAU_hls") == n_convs
+    for name in (df.graph.input[0].name, df.graph.output[0].name):
+        assert df.get_tensor_datatype(name).is_integer()
+    assert df.get_tensor_datatype(df.graph.input[0].name).name == "UINT8"  # raw pixels, NHWC
+    # bit-exact against Brevitas at every stage the python executor can run
+    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    assert all(r.passed for r in results.values()), summary(results)
+    assert all(r.images == IMAGES for r in results.values())
+
+
+def test_mismatch_names_the_first_divergent_node(root):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    m, stages = lowered("depth8", 2, root)
+    hw = ModelWrapper(stages["hw"].model)  # a copy; tamper with the thresholds of one layer
+    target = next(n for n in hw.graph.node if n.op_type == "MVAU" and len(n.input) == 3)
+    thr = hw.get_initializer(target.input[2])
+    hw.set_initializer(target.input[2], thr + 3)
+    r = check_exactness(m, {"hw": hw}, eval_images()[:3])["hw"]
+    assert not r.passed
+    assert r.mismatches[0]["first_divergent_node"] == f"{target.name} (MVAU)"
+
+
+def test_node_that_cannot_be_lowered_is_named(tmp_path):
+    """A float scale left after the thresholds: convert_to_hw refuses it, naming the node."""
+    from qonnx.core.data_layout import NHWC
+    from qonnx.core.datatype import DataType
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    from flows.finn_env import import_finn
+    from flows.streamline import build_config, step_wrn_convert_to_hw
+
+    import_finn(tmp_path / ".finn")
+    g = helper.make_graph(
+        [helper.make_node("MultiThreshold", ["x", "t"], ["q"], domain="qonnx.custom_op.general",
+                          out_dtype="UINT2", data_layout="NHWC", name="MultiThreshold_0"),
+         helper.make_node("Mul", ["q", "s"], ["y"], name="Mul_0")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 2])])
+    model = ModelWrapper(qonnx_make_model(g))
+    model.set_initializer("t", np.array([[0.0, 1.0, 2.0]] * 2, dtype=np.float32))
+    model.set_initializer("s", np.array(0.5, dtype=np.float32))
+    model.set_tensor_datatype("x", DataType["INT8"])
+    model.set_tensor_layout("x", NHWC)
+    model = model.transform(InferDataTypes())
+    with pytest.raises(LoweringError, match=r"Mul_0 \(Mul\)"):
+        step_wrn_convert_to_hw(model, build_config(tmp_path / "out"))
