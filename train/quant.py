@@ -3,7 +3,7 @@
 McDonnell (2018) binarizes every conv weight as ``sign(w) * c`` where ``c`` is a fixed,
 unlearned per-layer constant equal to the He-init standard deviation ``sqrt(2 / fan_in)``.
 The latent full-precision weights are updated by SGD and the gradient passes straight
-through the sign (identity STE, no clipping of the latent weights).
+through the quantizer (d(sign(w) * c)/dw = 1, no clipping of the latent weights).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from brevitas.function.ops import binary_sign
 from brevitas.inject.enum import ScalingImplType
 from brevitas.quant.base import SignedBinaryClampedConst
 from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat, Uint8ActPerTensorFloatMaxInit
-from brevitas.quant.solver import ActQuantSolver, WeightQuantSolver
+from brevitas.quant.solver import WeightQuantSolver
 
 
 class _SignTimesScaleSTE(torch.autograd.Function):
