@@ -8,9 +8,14 @@ CONFIG ?= train/configs/fmnist_wrn8_2_w1a2.yaml
 ARGS ?=
 RUN ?= runs/fmnist_wrn8_2_w1a2
 CKPT ?= $(RUN)/last.pt
+BOARD ?= pynq-z2
+MODEL ?= train/pretrained/fmnist_wrn8_2_w1a2.onnx
+OUT ?= build
+FLOW_ARGS ?=
+VERIFY_IMAGES ?= 100
 FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
 
-.PHONY: all venv data train train-fp export pretrained test test-slow bench clean help
+.PHONY: all venv data train train-fp export pretrained test test-slow bench bitstream verify-flow bench-flow clean help
 all: help
 
 help:
@@ -20,6 +25,9 @@ help:
 	@echo "make test       run the test suite (slow tests skipped, with a reason)"
 	@echo "make test-slow  run the slow tests too"
 	@echo "make bench      training-throughput benchmark (1-bit vs full precision)"
+	@echo "make bitstream  FINN build of MODEL for BOARD (default $(BOARD)); exit 3 = needs Vivado/Vitis"
+	@echo "make verify-flow  lowered graphs vs Brevitas on real test images, into the build report"
+	@echo "make bench-flow   wall time and peak memory of the vendor-free build of MODEL"
 
 # The environment is rebuilt when pyproject.toml changes. torch comes first, pinned to the
 # machine's CPU wheel, so that nothing later re-resolves it to a multi-GB CUDA build.
@@ -62,6 +70,18 @@ test-slow: venv data
 
 bench: venv data
 	$(BIN)/python bench/train_throughput.py
+
+# Stage 2: the FINN build. Without Vivado/Vitis it does everything that needs no vendor tool
+# (stages, folding for the board, FINN estimates, code generation, report) and exits with 3,
+# naming the first step that needs them.
+bitstream: venv
+	$(BIN)/python -m flows build --board $(BOARD) --model $(MODEL) --out $(OUT) $(FLOW_ARGS)
+
+verify-flow: venv data
+	$(BIN)/python -m flows verify --board $(BOARD) --model $(MODEL) --out $(OUT) --images $(VERIFY_IMAGES)
+
+bench-flow: venv
+	$(BIN)/python bench/flow_time.py --board $(BOARD) --model $(MODEL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -432,17 +432,19 @@ def build_config(output_dir: str, fpga_part: str = "xc7z020clg400-1", clk_ns: fl
                                generate_outputs=[], steps=WRN_STEPS)
 
 
-def lower_wrn(qonnx_path, build_dir) -> dict[str, ModelWrapper]:
+def lower_wrn(qonnx_path, build_dir, cfg=None, finn_dir=None) -> dict[str, ModelWrapper]:
     """Run the WRN steps on an exported QONNX file; return the graph after each stage.
 
     Keys: "qonnx", "finn" (after step_wrn_tidy), "streamlined", "hw" (after convert_to_hw),
     "dataflow" (the dataflow partition's graph after specialize_layers).
+    cfg: a DataflowBuildConfig (its fpga_part picks the specializations); default: a PYNQ-Z2
+    config writing under build_dir/out. finn_dir: FINN's working folder (default build_dir/.finn).
     """
     from flows.finn_env import import_finn
 
-    steps = import_finn(f"{build_dir}/.finn")
+    steps = import_finn(finn_dir or f"{build_dir}/.finn")
 
-    cfg = build_config(f"{build_dir}/out")
+    cfg = cfg or build_config(f"{build_dir}/out")
     stages = {"qonnx": ModelWrapper(str(qonnx_path))}
     model = step_wrn_tidy(ModelWrapper(str(qonnx_path)), cfg)
     stages["finn"] = model

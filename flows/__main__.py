@@ -1,0 +1,79 @@
+"""Command line of the FINN flow.
+
+  python -m flows build  --board pynq-z2 [--model X.onnx] [--out build] [--folding f.json] [--margin 0.15]
+  python -m flows verify --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100] [--out build]
+
+Exit status: 0 done; 2 bad input (one `error: ...` line; a design too large for the board also
+prints the per-layer table); 3 the vendor-free part is done and the next step needs
+Vivado / Vitis HLS; 1 the exactness check failed (verify).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = Path("train/pretrained/fmnist_wrn8_2_w1a2.onnx")
+EXIT_BAD_INPUT, EXIT_NEEDS_VENDOR_TOOLS = 2, 3
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m flows", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="QONNX model -> FINN accelerator for a board")
+    v = sub.add_parser("verify", help="stage-by-stage integer exactness vs Brevitas on real test images")
+    for q in (b, v):
+        q.add_argument("--board", default="pynq-z2", help="a board under boards/ (default pynq-z2)")
+        q.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
+        q.add_argument("--out", type=Path, default=Path("build"), help="builds go to OUT/<model stem>_<board>/")
+    b.add_argument("--folding", type=Path, help="FINN folding config JSON (ApplyConfig format) instead of the search")
+    b.add_argument("--margin", type=float, default=0.15, help="keep this share of every resource free (default 0.15)")
+    b.add_argument("--mvau-wwidth-max", type=int, default=36,
+                   help="SetFolding's cap on an MVAU's weight bits per PE (SIMD x weight bits; FINN's default 36)")
+    b.add_argument("--vendor-free", action="store_true",
+                   help="stop after the part that needs no Vivado/Vitis (exit 0), even where they are installed")
+    v.add_argument("--checkpoint", type=Path, help="the Brevitas checkpoint (default: the model path with .pt)")
+    v.add_argument("--images", type=int, default=100, help="real test images to compare on (default 100)")
+    return p.parse_args(argv)
+
+
+def run(args) -> int:
+    if args.command == "build":
+        from flows.build import build
+
+        report = build(args.model, args.board, args.out, args.folding, args.margin,
+                       vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max)
+        s = report["summary"]
+        print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
+        return 0
+    from flows.verify import verify_flow
+
+    result = verify_flow(args.model, args.board, args.out, args.checkpoint, args.images)
+    print(f"[flows] exactness {'PASSED' if result['passed'] else 'FAILED'} on {result['images']} images: "
+          + "; ".join(f"{k} {r['integers_equal']}/{r['images']}" for k, r in result["stages"].items()))
+    return 0 if result["passed"] else 1
+
+
+def main(argv=None) -> int:
+    from flows.build import VendorStepsNeeded
+    from flows.streamline import LoweringError
+    from train.errors import UserError
+
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except LoweringError as e:
+        print(f"error: cannot lower {args.model} to FINN hardware layers: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except VendorStepsNeeded as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_NEEDS_VENDOR_TOOLS
+
+
+if __name__ == "__main__":
+    sys.exit(main())
