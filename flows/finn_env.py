@@ -10,8 +10,6 @@ This module:
   * tells whether Vivado / Vitis HLS are on PATH;
   * sends FINN's log to a file (SetFolding warns about every layer that misses a target:
     dozens of lines per folding trial);
-  * packs weights/thresholds to hex strings without bitstring 5 (finn-plus' code generation
-    uses bitstring 4 API that bitstring 5.0 removed: `BitArray(length=n)` and `.len`).
 Import FINN through `import_finn()` and nothing here leaks into the rest of the flow.
 """
 
@@ -44,58 +42,6 @@ def _xsi_placeholder(name: str):
     return type(name, (), {"__init__": missing}) if name[0].isupper() else missing
 
 
-def _bitstring_major() -> int:
-    from importlib.metadata import version
-
-    return int(version("bitstring").split(".")[0])
-
-
-def array_to_hexstring(array, dtype, pad_to_nbits: int, prefix: str = "0x", reverse: bool = False) -> str:
-    """finn.util.data_packing.array2hexstring, packed with Python integers instead of bitstring.
-
-    Same contract: the elements of a 1-D array, first element in the most significant bits
-    (last with reverse=True), each in dtype's bit width (two's complement when signed, IEEE
-    for floats), zero-padded on the left to pad_to_nbits (at least 4) and written in hex.
-    """
-    import numpy as np
-    from qonnx.core.datatype import DataType
-
-    pad_to_nbits = max(pad_to_nbits, 4)
-    values = np.asarray(array, dtype=np.float32)
-    assert values.ndim == 1, "The given array is not one-dimensional."
-    if dtype == DataType["BIPOLAR"]:  # bipolar {-1, 1} is stored as binary {0, 1}
-        values, dtype = (values + 1) / 2, DataType["BINARY"]
-    if reverse:
-        values = np.flip(values, -1)
-    bits = dtype.bitwidth()
-    if dtype.is_fixed_point():  # the integer behind the fixed-point value
-        values, dtype = values / dtype.scale_factor(), DataType[f"INT{bits}"]
-    floats = {16: np.float16, 32: np.float32, 64: np.float64}
-    uints = {16: np.uint16, 32: np.uint32, 64: np.uint64}
-    packed = 0
-    for v in values:
-        assert dtype.allowed(v), "This value is not permitted by chosen dtype."
-        if dtype.is_integer():
-            word = int(v) & ((1 << bits) - 1)  # two's complement for negative values
-        else:
-            word = int(np.array(v, dtype=floats[bits]).view(uints[bits]))
-        packed = (packed << bits) | word
-    if bits * len(values) > pad_to_nbits:
-        raise Exception("Number of bits is greater than pad_to_nbits")
-    if pad_to_nbits % 4:
-        raise ValueError(f"cannot write {pad_to_nbits} bits as whole hex digits")
-    return prefix + format(packed, f"0{pad_to_nbits // 4}x")
-
-
-def _patch_hex_packing() -> None:
-    """Route FINN's hex packing through array_to_hexstring when bitstring 5+ is installed."""
-    if _bitstring_major() < 5:
-        return
-    import finn.util.data_packing as data_packing
-
-    data_packing.array2hexstring = array_to_hexstring
-
-
 _initialised: Path | None = None
 
 
@@ -117,7 +63,6 @@ def import_finn(build_dir: str | Path = "build/.finn"):
         for name in xsi._LAZY_NAMES:
             if name not in vars(xsi):
                 setattr(xsi, name, _xsi_placeholder(name))
-    _patch_hex_packing()
     import finn.builder.build_dataflow_steps as steps
 
     return steps
