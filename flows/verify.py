@@ -31,7 +31,7 @@ def load_brevitas(checkpoint: Path):
     return model_from_checkpoint(ckpt), ckpt["config"].get("data", {"dataset": "fashion_mnist"})
 
 
-def test_images(data_cfg: dict, n: int):
+def sample_test_images(data_cfg: dict, n: int):
     from train.data import load_dataset
 
     ds = load_dataset({"dataset": data_cfg.get("dataset", "fashion_mnist"), "root": data_cfg.get("root")})
@@ -53,7 +53,7 @@ def verify_flow(model_path, board_name: str = "pynq-z2", out="build", checkpoint
     require_quantized_activations(load_model(model_path), model_path)
     checkpoint = Path(checkpoint) if checkpoint else model_path.with_suffix(".pt")
     brevitas, data_cfg = load_brevitas(checkpoint)
-    x, dataset = test_images(data_cfg, images)
+    x, dataset = sample_test_images(data_cfg, images)
     build_dir = build_dir_for(model_path, board, Path(out))
     with finn_log_to(build_dir / "finn.log"):
         stages = lower_wrn(model_path, build_dir / "verify", finn_dir=build_dir / "codegen")
