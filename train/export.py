@@ -35,7 +35,10 @@ def export_qonnx(model: torch.nn.Module, image_shape: tuple[int, int, int], path
     model = model.cpu().eval()
     with atomic_path(path) as tmp:
         brevitas_export_qonnx(model, args=torch.zeros(1, *image_shape), export_path=str(tmp))
+        # torch's exporter may put the weights in an external "<file>.data"; qonnx's save
+        # writes them back inline, so the .onnx is self-contained and the .data goes
         cleanup_model(ModelWrapper(str(tmp))).save(str(tmp))
+        tmp.with_name(tmp.name + ".data").unlink(missing_ok=True)
     return path
 
 

@@ -57,6 +57,7 @@ def test_every_exported_conv_holds_two_values(tmp_path):
     m = warmed_model(act_bits=2, **HW)
     path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
     x, y = images(4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # self-contained, no temporaries
     report = check_export(m, path, x, y)
     n_convs = sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
     assert report["passed"] and report["conv_layers"] == n_convs == report["conv_layers_two_values"]

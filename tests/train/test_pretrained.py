@@ -1,0 +1,44 @@
+"""The committed default model: a real trained 1-bit WRN that the later stages build from."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from train.checkpoint import load_checkpoint, model_from_checkpoint
+from train.data import load_dataset
+from train.errors import UserError
+from train.export import check_export
+
+PRETRAINED = Path(__file__).resolve().parents[2] / "train" / "pretrained" / "fmnist_wrn8_2_w1a2"
+
+
+def test_committed_files_exist():
+    assert PRETRAINED.with_suffix(".pt").is_file() and PRETRAINED.with_suffix(".onnx").is_file()
+
+
+def test_committed_onnx_is_the_committed_checkpoint_bit_exactly():
+    """Labels and integer pre-scale outputs of the committed .onnx equal the Brevitas model's,
+    on real Fashion-MNIST test images, and every conv holds exactly two weight values."""
+    try:
+        ds = load_dataset({"dataset": "fashion_mnist"})
+    except UserError as e:
+        pytest.skip(f"Fashion-MNIST not installed: {e}")
+    model = model_from_checkpoint(load_checkpoint(PRETRAINED.with_suffix(".pt")))
+    idx = torch.arange(0, 10000, 100)  # 100 images spread over the test set
+    report = check_export(model, PRETRAINED.with_suffix(".onnx"), ds.test_x[idx], ds.test_y[idx])
+    assert report["conv_layers"] == report["conv_layers_two_values"] == 10
+    assert report["labels_equal"] == report["integers_equal"] == 100
+    assert report["passed"]
+
+
+def test_committed_model_is_hardware_ready_and_accurate():
+    ckpt = load_checkpoint(PRETRAINED.with_suffix(".pt"))
+    m = ckpt["model_config"]
+    assert m["binary_weights"] and m["act_bits"] == 2 and m["shortcut"] == "conv"
+    assert "optimizer" not in ckpt  # a deployable copy
+    assert ckpt["history"][-1]["test_top1"] > 0.85
+    graph = onnx.load(PRETRAINED.with_suffix(".onnx")).graph
+    assert sum(n.op_type == "BipolarQuant" for n in graph.node) == 10
