@@ -168,6 +168,7 @@ def check_stage(stage: str, model, x_uint8: np.ndarray, refs, scale: float) -> S
         if label != ref_label or not np.array_equal(ints, ref_ints):
             res.mismatches.append({"image": i, "label": label, "ref_label": ref_label,
                                    "integers": ints.tolist(), "ref_integers": ref_ints.tolist(),
+                                   "max_integer_diff": int(np.abs(ints - ref_ints).max()),
                                    "first_divergent_node": first_divergent_node(model, ctx, ref_quant)})
     return res
 

@@ -101,6 +101,9 @@ def test_mismatch_names_the_first_divergent_node(root):
     r = check_exactness(m, {"hw": hw}, eval_images()[:3])["hw"]
     assert not r.passed
     assert r.mismatches[0]["first_divergent_node"] == f"{target.name} (MVAU)"
+    mm = r.mismatches[0]
+    diff = max(abs(a - b) for a, b in zip(mm["integers"], mm["ref_integers"]))
+    assert mm["max_integer_diff"] == diff  # says by how much the outputs differ
 
 
 def test_node_that_cannot_be_lowered_is_named(tmp_path):
