@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flows.boards import BOARDS_DIR, Board, load_board
-from flows.folding import DEFAULT_MARGIN
+from flows.folding import DEFAULT_MARGIN, check_margin
 from train.atomic import atomic_path, write_json
 from train.errors import UserError
 
@@ -224,12 +224,11 @@ def build(model_path, board_name: str, out="build", folding_file=None, margin: f
     """Run the build; return the report. Raises UserError (bad input), LoweringError (a node
     FINN cannot map) and VendorStepsNeeded (done without vendor tools; Vivado/Vitis absent).
     vendor_free=True stops after the vendor-free part, whether the tools are present or not."""
-    from flows.finn_env import finn_log_to, import_finn, vivado_available
+    from flows.finn_env import finn_log_to, import_finn, missing_vendor_tools
     from flows.report import write_report
 
     board = load_board(board_name, boards_dir)  # first: an unknown board costs nothing
-    if not 0 <= margin < 1:
-        raise UserError(f"--margin must be in [0, 1), got {margin}")
+    check_margin(margin)  # before the expensive part
     model = load_model(Path(model_path))
     require_quantized_activations(model, Path(model_path))
     b = Build(Path(model_path), board, build_dir_for(model_path, board, Path(out)), margin,
@@ -247,26 +246,25 @@ def build(model_path, board_name: str, out="build", folding_file=None, margin: f
         vendor = {"done": [], "stopped_at": None, "reason": None}
         if vendor_free:
             vendor.update(stopped_at=VENDOR_STEPS[0], reason="not run (--vendor-free)")
-        elif not vivado_available():
-            vendor.update(stopped_at=VENDOR_STEPS[0], reason="needs Vivado / Vitis HLS (XILINX_VIVADO unset "
-                          "or vivado not on PATH): " + FIRST_VENDOR_STEP)
+        elif missing_vendor_tools():
+            vendor.update(stopped_at=VENDOR_STEPS[0], reason=missing_vendor_tools())
         report = make_report(b, folding, estimates, codegen, vendor)
         write_report(b.build_dir, report)
         if vendor["stopped_at"]:
             if vendor_free:
                 return report
-            raise VendorStepsNeeded(vendor_stop_message(b, report))
+            raise VendorStepsNeeded(vendor_stop_message(b, report, vendor["reason"]))
         vendor["done"] = run_vendor_steps(b, model, steps)
         report = make_report(b, folding, estimates, codegen, vendor)
         write_report(b.build_dir, report)
     return report
 
 
-def vendor_stop_message(b: Build, report: dict) -> str:
+def vendor_stop_message(b: Build, report: dict, missing: str) -> str:
     s, c = report["summary"], report["codegen"]
     made = (f"stage ONNX files, folding for est. {s['estimated_fps']:,.0f} FPS "
             f"({s['percent_of_board']['LUT']:.0f}% LUT, {s['percent_of_board']['BRAM36']:.0f}% BRAM36), "
             f"FINN estimate reports, report.md/json/png"
             + (f", RTL for {c['rtl_layers']} layers and HLS C++ for {c['hls_layers']} layers" if c.get("ok") else ""))
-    return (f"Vivado/Vitis HLS not found (XILINX_VIVADO unset): stopped before {FIRST_VENDOR_STEP}; "
+    return (f"{missing}: stopped before {FIRST_VENDOR_STEP}; "
             f"produced in {b.build_dir}: {made}")

@@ -7,7 +7,7 @@ This module:
   * lets `finn.builder.build_dataflow_steps` be imported when XILINX_VIVADO is unset: the
     XSI names it imports become placeholders that raise VendorToolMissing if a step really
     tries to simulate (FINN's rtlsim needs Vivado XSim);
-  * tells whether Vivado / Vitis HLS are on PATH;
+  * tells whether Vivado / Vitis HLS are on PATH (missing_vendor_tools);
   * sends FINN's log to a file (SetFolding warns about every layer that misses a target:
     dozens of lines per folding trial);
 Import FINN through `import_finn()` and nothing here leaks into the rest of the flow.
@@ -26,12 +26,14 @@ class VendorToolMissing(RuntimeError):
     """A step needs Vivado or Vitis HLS, which are not installed."""
 
 
-def vivado_available() -> bool:
-    return bool(os.environ.get("XILINX_VIVADO")) and shutil.which("vivado") is not None
-
-
-def vitis_hls_available() -> bool:
-    return shutil.which("vitis_hls") is not None or shutil.which("vivado_hls") is not None
+def missing_vendor_tools() -> str | None:
+    """What is missing for FINN's vendor steps (ipgen needs Vitis HLS, the rest Vivado), or None."""
+    missing = []
+    if not os.environ.get("XILINX_VIVADO") or shutil.which("vivado") is None:
+        missing.append("Vivado (XILINX_VIVADO unset or vivado not on PATH)")
+    if shutil.which("vitis_hls") is None and shutil.which("vivado_hls") is None:
+        missing.append("Vitis HLS (vitis_hls not on PATH)")
+    return " and ".join(missing) + " not found" if missing else None
 
 
 def _xsi_placeholder(name: str):

@@ -100,10 +100,14 @@ def resource_totals(layers: list[LayerEstimate]) -> dict[str, float]:
     return {kind: sum(getattr(layer, kind) for layer in layers) for kind in CHECKED}
 
 
+def check_margin(margin: float) -> None:
+    if not 0 <= margin < 1:
+        raise UserError(f"--margin must be in [0, 1), got {margin}")
+
+
 def budget_for(board: Board, margin: float) -> dict[str, float]:
     """The part of the board's resources a design may use: resources * (1 - margin)."""
-    if not 0 <= margin < 1:
-        raise UserError(f"margin must be in [0, 1), got {margin}")
+    check_margin(margin)
     return {kind: board.resources.get(kind, 0) * (1 - margin) for kind in CHECKED}
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from flows.folding import CHECKED as RESOURCES  # the resource kinds FINN estimates per node
 from train.atomic import atomic_path, write_json, write_text
 
-RESOURCES = ("LUT", "BRAM36", "DSP", "URAM")
 JSON, MD, PNG = "report.json", "report.md", "report.png"
 
 
