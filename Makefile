@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,finn]'
+	$(BIN)/python -m pip install -q -e '.[dev,finn,hw]'
 	$(BIN)/python -m pip install -q --no-deps finn-plus==1.6.1
 	@touch $(STAMP)
 
