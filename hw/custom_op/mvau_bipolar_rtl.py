@@ -10,7 +10,6 @@ port names. ``unsupported_reason`` says why a given MVAU node cannot be implemen
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,8 @@ ROM_STYLES = {"block", "distributed"}  # "auto": no attribute, the synthesis too
 
 
 def _clog2(n: int) -> int:
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+    """Verilog's $clog2 for n >= 1."""
+    return (n - 1).bit_length()
 
 
 def _signed_width(lo: int, hi: int) -> int:
@@ -129,9 +129,9 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         steps = thr.shape[1]
         if odt == DataType["BIPOLAR"]:
             return None if steps == 1 else f"a bipolar output needs 1 threshold per channel, not {steps}"
-        if not odt.is_integer():
-            return f"output type {odt.name} is not an integer type"
-        if a("ActVal") < odt.min() or a("ActVal") + steps > odt.max() or odt.bitwidth() > 32:
+        if not odt.is_integer() or odt.bitwidth() > 32:
+            return f"output type {odt.name} is not an integer type of at most 32 bits"
+        if a("ActVal") < odt.min() or a("ActVal") + steps > odt.max():
             return f"ActVal {a('ActVal')} + 0..{steps} thresholds does not fit the output type {odt.name}"
         return None
 
@@ -248,12 +248,14 @@ endmodule
         )
         if (thr == thr[0]).all():  # every channel shares the thresholds: a constant, no memory
             return head + layout + f"""// All channels share one set of thresholds: {' '.join(map(str, thr[0]))}
-// so the "ROM" is a constant (address and enable unused).
+// so the "ROM" is a constant (clock, enable and address unused).
 
 module {top}_thresholds (
+    /* verilator lint_off UNUSEDSIGNAL */
     input clk,
     input en,
     input [{aw - 1}:0] addr,
+    /* verilator lint_on UNUSEDSIGNAL */
     output [{width - 1}:0] data
 );
     assign data = {width}'h{word(np.tile(thr[0], (pe, 1))):0{digits}x};
@@ -296,11 +298,17 @@ endmodule
             out_assign = f"    assign out0_V_TDATA = {{{out_pad - out_w}'b0, out_data}};"
         else:
             out_assign = "    assign out0_V_TDATA = out_data;"
+        t_width = p["PE"] * p["NSTEPS"] * p["THR_W"]
+        in_port = f"    input [{in_pad - 1}:0] in0_V_TDATA,\n"
+        if in_pad > in_w:  # bits above SIMD*IN_W pad the stream to whole bytes (FINN's rule)
+            in_port = f"    /* verilator lint_off UNUSEDSIGNAL */  // padding bits\n{in_port}    /* verilator lint_on UNUSEDSIGNAL */\n"
+        t_wires = f"    wire t_en;\n    wire [{taw - 1}:0] t_addr;\n"
         if p["NO_ACT"]:
-            thr_inst = "    // no activation: the threshold port is unused\n    assign t_data = 1'b0;\n"
+            t_wires = f"    /* verilator lint_off UNUSEDSIGNAL */  // no thresholds to read\n{t_wires}    /* verilator lint_on UNUSEDSIGNAL */\n"
+        if p["NO_ACT"]:
+            thr_inst = f"    // no activation: the threshold port is unused\n    assign t_data = {t_width}'b0;\n"
         else:
             thr_inst = f"    {top}_thresholds thresholds (.clk(ap_clk), .en(t_en), .addr(t_addr), .data(t_data));\n"
-        t_width = p["PE"] * p["NSTEPS"] * p["THR_W"]
         return generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
 // Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight{"" if p["NO_ACT"] else " and threshold"} ROM{"" if p["NO_ACT"] else "s"}.
 // in0_V: {p["SIMD"]} x {self.get_input_datatype(0).name} per beat, {p["MW"] // p["SIMD"]} beats per vector;
@@ -309,8 +317,7 @@ endmodule
 module {top} (
     input ap_clk,
     input ap_rst_n,
-    input [{in_pad - 1}:0] in0_V_TDATA,
-    input in0_V_TVALID,
+{in_port}    input in0_V_TVALID,
     output in0_V_TREADY,
     output [{out_pad - 1}:0] out0_V_TDATA,
     output out0_V_TVALID,
@@ -319,9 +326,7 @@ module {top} (
     wire w_en;
     wire [{waw - 1}:0] w_addr;
     wire [{p["PE"] * p["SIMD"] - 1}:0] w_data;
-    wire t_en;
-    wire [{taw - 1}:0] t_addr;
-    wire [{t_width - 1}:0] t_data;
+{t_wires}    wire [{t_width - 1}:0] t_data;
     wire [{out_w - 1}:0] out_data;
 
     {top}_weights weights (.clk(ap_clk), .en(w_en), .addr(w_addr), .data(w_data));
