@@ -51,6 +51,7 @@ class Stitched:
     outputs: list[Stream]
     edges: list[Edge]
     ops: list = field(default_factory=list)
+    monitored: list[str] = field(default_factory=list)  # tensors seen on ports mon<k>_*
 
     def fifo_edges(self) -> list[Edge]:
         return [e for e in self.edges if e.has_fifo]
@@ -58,8 +59,13 @@ class Stitched:
     def design(self, cache_dir=None) -> VerilatedDesign:
         probes = [f"fifo{k}_maxcount" for k, _ in enumerate(self.fifo_edges())]
         include = sorted({f.parent for f in self.files})
+        widths = {e.tensor: e.width for e in self.edges}
+        monitors = [Stream(f"mon{k}", widths[t]) for k, t in enumerate(self.monitored)]
         return VerilatedDesign(self.top, self.files, self.inputs, self.outputs, cache_dir=cache_dir,
-                               include_dirs=include, probes=probes)
+                               include_dirs=include, probes=probes, monitors=monitors)
+
+    def edge(self, tensor: str) -> Edge:
+        return next(e for e in self.edges if e.tensor == tensor)
 
 
 def _ops(model, code_dir: Path, fpgapart: str, clk_ns: float):
@@ -130,9 +136,11 @@ def module_inputs(op) -> list[str]:
 
 
 def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[str, int] | None = None,
-           default_depth: int = 2, fpgapart: str = "xc7z020clg400-1", clk_ns: float = 10.0) -> Stitched:
+           default_depth: int = 2, fpgapart: str = "xc7z020clg400-1", clk_ns: float = 10.0,
+           monitors: list[str] = ()) -> Stitched:
     """Write ``<out_dir>/<name>.v`` for the partition ``model``; FIFO depth per tensor name
-    from ``depths`` (else ``default_depth``)."""
+    from ``depths`` (else ``default_depth``). ``monitors``: tensors between layers whose beats
+    the simulation should also see (ports ``mon<k>_TDATA/_TVALID``, valid = a handshake)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ops = _ops(model, out_dir / "layers", fpgapart, clk_ns)
@@ -145,14 +153,18 @@ def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[s
             if Path(f) not in files:
                 files.append(Path(f))
     top_file = out_dir / f"{name}.v"
-    top_file.write_text(_top_verilog(name, model, ops, edges))
+    fifo_tensors = {e.tensor for e in edges if e.has_fifo}
+    bad = [t for t in monitors if t not in fifo_tensors]
+    if bad:
+        raise ValueError(f"cannot monitor {', '.join(bad)}: only tensors between two layers")
+    top_file.write_text(_top_verilog(name, model, ops, edges, list(monitors)))
     files.append(top_file)
     inputs = [Stream(f"in{i}_V", e.width) for i, e in enumerate(x for x in edges if x.src is None)]
     outputs = [Stream(f"out{o}_V", e.width) for o, e in enumerate(x for x in edges if x.dst is None)]
-    return Stitched(name, files, inputs, outputs, edges, ops)
+    return Stitched(name, files, inputs, outputs, edges, ops, list(monitors))
 
 
-def _top_verilog(name: str, model, ops, edges: list[Edge]) -> str:
+def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str]) -> str:
     graph_in = [e for e in edges if e.src is None]
     graph_out = [e for e in edges if e.dst is None]
     fifos = [e for e in edges if e.has_fifo]
@@ -165,6 +177,9 @@ def _top_verilog(name: str, model, ops, edges: list[Edge]) -> str:
                   f"input  wire out{o}_V_TREADY"]
     # peak occupancy of every FIFO, for sizing them by simulation
     ports += [f"output wire [31:0] fifo{k}_maxcount" for k, _ in enumerate(fifos)]
+    widths = {e.tensor: e.width for e in edges}
+    for k, t in enumerate(monitors):
+        ports += [f"output wire [{widths[t] - 1}:0] mon{k}_TDATA", f"output wire mon{k}_TVALID"]
     body = []
     # the two ends of every stream: what the producer drives and what the consumer sees
     src_sig, dst_sig = {}, {}
@@ -190,6 +205,10 @@ def _top_verilog(name: str, model, ops, edges: list[Edge]) -> str:
             "    );",
             "",
         ]
+    for k, t in enumerate(monitors):
+        body += [f"    // monitor {k}: beats of {t} as they leave their producer",
+                 f"    assign mon{k}_TDATA = {src_sig[t]}_TDATA;",
+                 f"    assign mon{k}_TVALID = {src_sig[t]}_TVALID && {src_sig[t]}_TREADY;", ""]
     for k, op in enumerate(ops):
         node = op.onnx_node
         conns = [".ap_clk(ap_clk)", ".ap_rst_n(ap_rst_n)"]

