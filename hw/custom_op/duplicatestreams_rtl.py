@@ -10,6 +10,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
 
 
 @register
@@ -42,7 +43,7 @@ class DuplicateStreams_rtl(DuplicateStreams, ProjectRTLBackend):
             f"module {top} (",
             "    input  wire ap_clk,",
             "    input  wire ap_rst_n,",
-            f"    input  wire [{w_in - 1}:0] in0_V_TDATA,",
+            tdata_input("in0_V_TDATA", w_in, bits),
             "    input  wire in0_V_TVALID,",
             "    output wire in0_V_TREADY,",
         ]
@@ -74,11 +75,8 @@ class DuplicateStreams_rtl(DuplicateStreams, ProjectRTLBackend):
             "",
         ]
         for i in range(n):
-            data = f"fork_tdata[{(i + 1) * bits - 1}:{i * bits}]"
-            if w_out > bits:  # byte padding above the elements is zero
-                data = f"{{{w_out - bits}'b0, {data}}}"
             lines += [
-                f"    assign out{i}_V_TDATA = {data};",
+                tdata_output(f"out{i}_V_TDATA", w_out, bits, f"fork_tdata[{(i + 1) * bits - 1}:{i * bits}]"),
                 f"    assign out{i}_V_TVALID = fork_tvalid[{i}];",
             ]
         lines.append("endmodule")

@@ -13,6 +13,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
 
 
 @register
@@ -66,16 +67,15 @@ class ElementwiseAddStreams_rtl(ElementwiseAdd, ProjectRTLBackend):
         wa, wb, wo = (self.get_instream_width_padded(0), self.get_instream_width_padded(1),
                       self.get_outstream_width_padded(0))
         a_bits, b_bits, o_bits = pe * lhs.bitwidth(), pe * rhs.bitwidth(), pe * out.bitwidth()
-        data = "sum_tdata" if wo == o_bits else f"{{{wo - o_bits}'b0, sum_tdata}}"
         text = generated_header(
             self, f"{top}: FINN-interface wrapper of stream_add ({lhs.name} + {rhs.name} -> {out.name}, PE {pe})"
         ) + f"""module {top} (
     input  wire ap_clk,
     input  wire ap_rst_n,
-    input  wire [{wa - 1}:0] in0_V_TDATA,  // lhs
+{tdata_input("in0_V_TDATA", wa, a_bits, "lhs")}
     input  wire in0_V_TVALID,
     output wire in0_V_TREADY,
-    input  wire [{wb - 1}:0] in1_V_TDATA,  // rhs
+{tdata_input("in1_V_TDATA", wb, b_bits, "rhs")}
     input  wire in1_V_TVALID,
     output wire in1_V_TREADY,
     output wire [{wo - 1}:0] out0_V_TDATA,
@@ -105,7 +105,7 @@ class ElementwiseAddStreams_rtl(ElementwiseAdd, ProjectRTLBackend):
         .out_tready(out0_V_TREADY)
     );
 
-    assign out0_V_TDATA = {data};
+{tdata_output("out0_V_TDATA", wo, o_bits, "sum_tdata")}
 endmodule
 """
         (code_dir / f"{top}.v").write_text(text)

@@ -11,6 +11,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
 
 
 def acc_bits(idt, pixels: int) -> int:
@@ -63,14 +64,13 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
         acc = odt.bitwidth()
         w_in, w_out = self.get_instream_width_padded(), self.get_outstream_width_padded()
         i_bits, o_bits = pe * idt.bitwidth(), pe * acc
-        data = "sum_tdata" if w_out == o_bits else f"{{{w_out - o_bits}'b0, sum_tdata}}"
         text = generated_header(
             self, f"{top}: FINN-interface wrapper of global_acc_pool ({h}x{w} pixels, {ch} channels, "
                   f"{idt.name} -> {odt.name}, PE {pe})"
         ) + f"""module {top} (
     input  wire ap_clk,
     input  wire ap_rst_n,
-    input  wire [{w_in - 1}:0] in0_V_TDATA,
+{tdata_input("in0_V_TDATA", w_in, i_bits)}
     input  wire in0_V_TVALID,
     output wire in0_V_TREADY,
     output wire [{w_out - 1}:0] out0_V_TDATA,
@@ -97,7 +97,7 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
         .out_tready(out0_V_TREADY)
     );
 
-    assign out0_V_TDATA = {data};
+{tdata_output("out0_V_TDATA", w_out, o_bits, "sum_tdata")}
 endmodule
 """
         (code_dir / f"{top}.v").write_text(text)

@@ -11,6 +11,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
 
 # label_select inserts a beat's PE values into the sorted top-K list in one cycle: PE x K
 # comparators in a chain of PE steps. Beyond this the one-cycle chain is no longer a sensible
@@ -55,14 +56,13 @@ class LabelSelect_rtl(LabelSelect, ProjectRTLBackend):
         labels, pe, k = self.get_nodeattr("Labels"), self.get_nodeattr("PE"), self.get_nodeattr("K")
         w_in, w_out = self.get_instream_width_padded(), self.get_outstream_width_padded()
         i_bits, o_bits = pe * idt.bitwidth(), odt.bitwidth()
-        data = "label_tdata" if w_out == o_bits else f"{{{w_out - o_bits}'b0, label_tdata}}"
         text = generated_header(
             self, f"{top}: FINN-interface wrapper of label_select (top-{k} of {labels} {idt.name} values, "
                   f"PE {pe}, labels as {odt.name})"
         ) + f"""module {top} (
     input  wire ap_clk,
     input  wire ap_rst_n,
-    input  wire [{w_in - 1}:0] in0_V_TDATA,
+{tdata_input("in0_V_TDATA", w_in, i_bits)}
     input  wire in0_V_TVALID,
     output wire in0_V_TREADY,
     output wire [{w_out - 1}:0] out0_V_TDATA,  // one label per beat, {k} beats per vector
@@ -89,7 +89,7 @@ class LabelSelect_rtl(LabelSelect, ProjectRTLBackend):
         .out_tready(out0_V_TREADY)
     );
 
-    assign out0_V_TDATA = {data};
+{tdata_output("out0_V_TDATA", w_out, o_bits, "label_tdata")}
 endmodule
 """
         (code_dir / f"{top}.v").write_text(text)

@@ -73,8 +73,10 @@ def simulate_node(
     for o, stream in enumerate(design.outputs):
         dt = op.get_output_datatype(o)
         folded = op.get_folded_output_shape(o)
-        y = unpack_words(result.outputs[stream.name], dt.bitwidth(), folded[-1], dt.signed())
-        if dt == DataType["BIPOLAR"]:
+        bipolar = dt == DataType["BIPOLAR"]
+        # BIPOLAR counts as signed, but its one bit is 0/1 on the stream, not two's complement
+        y = unpack_words(result.outputs[stream.name], dt.bitwidth(), folded[-1], dt.signed() and not bipolar)
+        if bipolar:
             y = 2 * y - 1
         outs.append(y.reshape(op.get_normal_output_shape(o)).astype(np.float32))
     return outs, result

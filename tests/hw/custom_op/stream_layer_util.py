@@ -55,7 +55,10 @@ def random_values(rng, dt, shape) -> np.ndarray:
     # FINN carries integers in float32 tensors, exact up to 2**24: wider types (the default
     # model's INT32 residual stream) are drawn from that range, their sign bits still all used
     lo, hi = max(int(dt.min()), -(2**24)), min(int(dt.max()), 2**24)
-    x = rng.integers(lo, hi + 1, size=shape)
+    if dt.name == "BIPOLAR":  # -1 or +1, never 0
+        x = 2 * rng.integers(0, 2, size=shape) - 1
+    else:
+        x = rng.integers(lo, hi + 1, size=shape)
     # make sure both extremes occur: they are where sign extension and widths go wrong
     flat = x.reshape(-1)
     flat[: min(2, flat.size)] = [lo, hi][: min(2, flat.size)]
@@ -111,3 +114,17 @@ def steady_cycles_per_image(result, stream: str, beats_per_image: int) -> float:
     assert images >= 2, "need at least two images to measure an interval"
     last = cyc[beats_per_image - 1 :: beats_per_image]
     return float(last[-1] - last[0]) / (images - 1)
+
+
+def specialized_node(model):
+    """The model's node after FINN's own SpecializeLayers, as the _hls node FINN's flow holds.
+    Our ops are registered as FINN RTL variants, so SpecializeLayers would otherwise pick them
+    for DuplicateStreams, GlobalAccPool and LabelSelect; preferred_impl_style asks for HLS."""
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.custom_op.registry import getCustomOp
+
+    getCustomOp(model.graph.node[0]).set_nodeattr("preferred_impl_style", "hls")
+    model = model.transform(SpecializeLayers("xc7z020clg400-1"))
+    node = model.graph.node[0]
+    assert node.op_type.endswith("_hls"), node.op_type
+    return model, node

@@ -8,7 +8,7 @@ from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
     as_rtl, assert_equal_ints, finn, finn_reference, needs_verilator, one_node_model,  # noqa: F401
-    random_values, simulate, steady_cycles_per_image,
+    RTL_DOMAIN, random_values, simulate, specialized_node, steady_cycles_per_image,
 )
 
 pytestmark = needs_verilator
@@ -72,3 +72,26 @@ def test_fork_unsupported_reason(finn):
     assert DuplicateStreams_rtl.unsupported_reason(model, node) is None
     node.output.pop()  # two outputs declared, one present
     assert "NumOutputStreams=2" in DuplicateStreams_rtl.unsupported_reason(model, node)
+    model = fork_model(DataType["INT4"], 8, 3, 2, (1, 2, 2))
+    assert "PE=3 does not divide NumChannels=8" in DuplicateStreams_rtl.unsupported_reason(model, model.graph.node[0])
+
+
+def test_fork_from_specialized_node_in_rtlsim(finn):
+    """The path the flow takes: FINN's specialized _hls node (with its HLS-only attributes)
+    swapped for ours, executed by qonnx's executor in rtlsim mode (Verilator via the base)."""
+    from hw.sim.node import ensure_hdl
+
+    dt, vecs = DataType["INT4"], (4, 3, 3)
+    model = fork_model(dt, 8, 4, 3, vecs)
+    x = random_values(np.random.default_rng(1), dt, vecs + (8,))
+    want = finn_reference(model, {"x": x})
+    model, node = specialized_node(model)
+    from hw.custom_op.duplicatestreams_rtl import DuplicateStreams_rtl
+
+    assert DuplicateStreams_rtl.unsupported_reason(model, node) is None
+    node.op_type, node.domain = "DuplicateStreams_rtl", RTL_DOMAIN
+    op = ensure_hdl(model, node)
+    op.set_nodeattr("exec_mode", "rtlsim")
+    got = finn_reference(model, {"x": x})  # now runs the RTL
+    for i in range(3):
+        assert_equal_ints(got[i], want[i], f"out{i}")

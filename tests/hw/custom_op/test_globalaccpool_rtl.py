@@ -8,7 +8,7 @@ from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
     as_rtl, assert_equal_ints, finn, finn_reference, needs_verilator, one_node_model,  # noqa: F401
-    random_values, simulate, steady_cycles_per_image,
+    random_values, simulate, specialized_node, steady_cycles_per_image,
 )
 
 pytestmark = needs_verilator
@@ -89,6 +89,8 @@ def test_pool_unsupported_reason(finn):
 
     model = pool_model(DataType["INT8"], 10, 1, (1, 7, 7))
     node = model.graph.node[0]
+    assert Op.unsupported_reason(model, node) is None
+    model, node = specialized_node(model)
     assert Op.unsupported_reason(model, node) is None
     node.attribute[[a.name for a in node.attribute].index("inputDataType")].s = b"FLOAT32"
     assert "FLOAT32 is not an integer type" in Op.unsupported_reason(model, node)

@@ -9,7 +9,7 @@ from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
     as_rtl, assert_equal_ints, finn, finn_reference, needs_verilator, one_node_model,  # noqa: F401
-    random_values, simulate, steady_cycles_per_image,
+    random_values, simulate, specialized_node, steady_cycles_per_image,
 )
 
 pytestmark = needs_verilator
@@ -86,7 +86,9 @@ def test_select_unsupported_reason(finn):
 
     model = select_model(DataType["INT14"], 10, 1, 1, 1)
     assert Op.unsupported_reason(model, model.graph.node[0]) is None
-    model = select_model(DataType["INT14"], 10, 1, 11, 1)
-    assert "K=11 is outside 1..Labels=10" in Op.unsupported_reason(model, model.graph.node[0])
+    model, node = specialized_node(select_model(DataType["INT14"], 10, 1, 1, 1))
+    assert Op.unsupported_reason(model, node) is None
+    model, node = specialized_node(select_model(DataType["INT14"], 10, 1, 11, 1))
+    assert "K=11 is outside 1..Labels=10" in Op.unsupported_reason(model, node)
     model = select_model(DataType["INT14"], 300, 1, 1, 1, odt=DataType["UINT8"])
     assert "UINT8 cannot hold labels 0..299" in Op.unsupported_reason(model, model.graph.node[0])
