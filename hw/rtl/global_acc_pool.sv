@@ -53,7 +53,7 @@ module global_acc_pool #(
     logic [PE*ACC_WIDTH-1:0] acc_rd, sum;
     assign acc_rd = acc_mem[fold_q];
     always_comb begin
-        for (int i = 0; i < PE; i++) begin
+        for (int i = 0; i < PE; i++) begin : lane
             logic [IN_WIDTH-1:0]  x;
             logic [ACC_WIDTH-1:0] x_ext, base;
             x = in_tdata[i*IN_WIDTH +: IN_WIDTH];

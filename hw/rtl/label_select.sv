@@ -63,7 +63,7 @@ module label_select #(
             slabel[0][k] = label_q[k];
         end
         sused[0] = used_q;
-        for (int j = 0; j < PE; j++) begin
+        for (int j = 0; j < PE; j++) begin : insert_lane
             logic signed [VW-1:0]  x;
             logic [OUT_WIDTH-1:0]  lab;
             logic [K-1:0]          goes_before;  // x goes in front of slot k's entry

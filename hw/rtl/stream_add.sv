@@ -43,7 +43,7 @@ module stream_add #(
 
     logic [PE*O_WIDTH-1:0] sum;
     always_comb begin
-        for (int i = 0; i < PE; i++) begin
+        for (int i = 0; i < PE; i++) begin : lane
             logic [A_WIDTH-1:0] a;
             logic [B_WIDTH-1:0] b;
             logic [O_WIDTH-1:0] a_ext, b_ext;

@@ -77,9 +77,9 @@ def test_pool_matches_finn(finn, dt, ch, pe, vecs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dt", ["UINT1", "INT2", "UINT4", "INT8", "UINT8", "INT12"])
-@pytest.mark.parametrize("ch,pe", [(10, 1), (10, 2), (8, 8), (16, 4)])
-@pytest.mark.parametrize("hw", [(1, 1), (2, 3), (7, 7), (8, 8)])
+@pytest.mark.parametrize("dt", ["UINT1", "INT2", "UINT4", "INT8", "INT12"])
+@pytest.mark.parametrize("ch,pe", [(10, 1), (8, 8), (16, 4)])
+@pytest.mark.parametrize("hw", [(1, 1), (2, 3), (8, 8)])
 def test_pool_grid(finn, dt, ch, pe, hw):
     check_pool(dt, ch, pe, (1000,) + hw, seed=ch + pe)
 

@@ -68,8 +68,8 @@ def test_select_matches_finn(finn, dt, labels, pe, k):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dt", ["UINT1", "INT2", "UINT8", "INT8", "INT14", "INT20"])
-@pytest.mark.parametrize("labels,pe", [(10, 1), (10, 2), (10, 10), (12, 4)])
+@pytest.mark.parametrize("dt", ["UINT1", "INT2", "UINT8", "INT14", "INT20"])
+@pytest.mark.parametrize("labels,pe", [(10, 1), (10, 10), (12, 4)])
 @pytest.mark.parametrize("k", [1, 2, 5])
 def test_select_grid(finn, dt, labels, pe, k):
     check_select(dt, labels, pe, k, seed=labels + pe + k)
