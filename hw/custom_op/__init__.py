@@ -20,4 +20,10 @@ def register(cls):
 
 
 # flake8: noqa: E402  (the layers register themselves on import, after `register` exists)
-from hw.custom_op import mvau_bipolar_rtl
+from hw.custom_op import (
+    duplicatestreams_rtl,
+    elementwiseaddstreams_rtl,
+    globalaccpool_rtl,
+    labelselect_rtl,
+    mvau_bipolar_rtl,
+)
