@@ -32,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     b.add_argument("--margin", type=float, default=0.15, help="keep this share of every resource free (default 0.15)")
     b.add_argument("--mvau-wwidth-max", type=int, default=36,
                    help="SetFolding's cap on an MVAU's weight bits per PE (SIMD x weight bits; FINN's default 36)")
+    b.add_argument("--hw-backend", choices=("rtl", "hls"), default="rtl",
+                   help="rtl: this project's RTL for FINN's HLS-only layers (default); hls: keep FINN's HLS")
     b.add_argument("--vendor-free", action="store_true",
                    help="stop after the part that needs no Vivado/Vitis (exit 0), even where they are installed")
     v.add_argument("--checkpoint", type=Path, help="the Brevitas checkpoint (default: the model path with .pt)")
@@ -44,7 +46,8 @@ def run(args) -> int:
         from flows.build import build
 
         report = build(args.model, args.board, args.out, args.folding, args.margin,
-                       vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max)
+                       vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max,
+                       hw_backend=args.hw_backend)
         s = report["summary"]
         print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
         return 0

@@ -50,6 +50,7 @@ class Build:
     margin: float = DEFAULT_MARGIN
     folding_file: Path | None = None
     mvau_wwidth_max: int = 36
+    hw_backend: str = "rtl"  # "rtl": this project's RTL where it can; "hls": FINN's HLS layers
     timings: dict = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
@@ -160,6 +161,18 @@ def finn_estimate_reports(b: Build, model, cfg, steps) -> dict:
     return {"ok": True, "files": files}
 
 
+def use_project_rtl(b: Build, model):
+    """Replace the folded HLS layers by this project's RTL (hw.transformation.UseProjectRTL);
+    saved as rtl.onnx. Returns the model and {node: why it stayed HLS}."""
+    from hw.transformation import UseProjectRTL
+
+    with _Timer(b.timings, "project_rtl"):
+        swap = UseProjectRTL(b.hw_backend)
+        model = model.transform(swap)
+    save_model(model, b.path("rtl.onnx"))
+    return model, swap.kept
+
+
 def generate_code(b: Build, model, cfg, steps):
     """FINN's step_hw_codegen (PrepareIP): what it wrote per layer, and what still needs a tool."""
     from qonnx.custom_op.registry import getCustomOp
@@ -179,8 +192,9 @@ def generate_code(b: Build, model, cfg, steps):
                        "kind": "HLS C++ + Tcl" if hls else "RTL",
                        "still_needs": "Vitis HLS synthesis (step_hw_ipgen)" if hls else "Vivado IP packaging (step_hw_ipgen)"})
     n_hls = sum(la["op_type"].endswith("_hls") for la in layers)
-    summary = (f"{len(layers) - n_hls} RTL layers: Verilog/SystemVerilog generated; {n_hls} HLS layers: C++ and "
-               f"HLS Tcl generated, their RTL needs Vitis HLS (step_hw_ipgen); code under {b.path('codegen')}")
+    summary = (f"{len(layers) - n_hls} RTL layers: Verilog/SystemVerilog generated"
+               + (f"; {n_hls} HLS layers: C++ and HLS Tcl generated, their RTL needs Vitis HLS (step_hw_ipgen)"
+                  if n_hls else "; no HLS layers (no Vitis HLS needed)") + f"; code under {b.path('codegen')}")
     save_model(model, b.path("codegen.onnx"))
     return model, {"ok": True, "summary": summary, "rtl_layers": len(layers) - n_hls, "hls_layers": n_hls,
                    "layers": layers}
@@ -220,10 +234,13 @@ def make_report(b: Build, folding, estimates: dict, codegen: dict, vendor: dict)
 # ----------------------------------------------------------------------------------------------
 
 def build(model_path, board_name: str, out="build", folding_file=None, margin: float = DEFAULT_MARGIN,
-          boards_dir: Path = BOARDS_DIR, vendor_free: bool = False, mvau_wwidth_max: int = 36) -> dict:
+          boards_dir: Path = BOARDS_DIR, vendor_free: bool = False, mvau_wwidth_max: int = 36,
+          hw_backend: str = "rtl") -> dict:
     """Run the build; return the report. Raises UserError (bad input), LoweringError (a node
     FINN cannot map) and VendorStepsNeeded (done without vendor tools; Vivado/Vitis absent).
-    vendor_free=True stops after the vendor-free part, whether the tools are present or not."""
+    vendor_free=True stops after the vendor-free part, whether the tools are present or not.
+    hw_backend: "rtl" (default) puts this project's RTL in place of FINN's HLS layers after
+    folding; "hls" keeps FINN's HLS layers (their RTL then needs Vitis HLS)."""
     from flows.finn_env import finn_log_to, import_finn, missing_vendor_tools
     from flows.report import write_report
 
@@ -231,8 +248,10 @@ def build(model_path, board_name: str, out="build", folding_file=None, margin: f
     check_margin(margin)  # before the expensive part
     model = load_model(Path(model_path))
     require_quantized_activations(model, Path(model_path))
+    if hw_backend not in ("rtl", "hls"):
+        raise UserError(f"hw backend must be 'rtl' or 'hls', got {hw_backend!r}")
     b = Build(Path(model_path), board, build_dir_for(model_path, board, Path(out)), margin,
-              Path(folding_file) if folding_file else None, mvau_wwidth_max)
+              Path(folding_file) if folding_file else None, mvau_wwidth_max, hw_backend)
     b.build_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     steps = import_finn(b.path("codegen"))
@@ -241,7 +260,9 @@ def build(model_path, board_name: str, out="build", folding_file=None, margin: f
         stages = lower(b, cfg)
         folding = fold(b, stages["dataflow"])
         estimates = finn_estimate_reports(b, folding.model, cfg, steps)
-        model, codegen = generate_code(b, folding.model, cfg, steps)
+        model, kept_hls = use_project_rtl(b, folding.model)
+        model, codegen = generate_code(b, model, cfg, steps)
+        codegen["kept_hls"] = kept_hls
         b.timings["vendor_free_total"] = round(time.perf_counter() - t0, 3)
         vendor = {"done": [], "stopped_at": None, "reason": None}
         if vendor_free:

@@ -421,6 +421,22 @@ def check_hardware_graph(model: ModelWrapper) -> None:
                 raise LoweringError(node, f"tensor {name} is {dt.name}, not integer")
 
 
+def prefer_hls_until_folded(model: ModelWrapper) -> None:
+    """Let FINN specialize to its HLS layers even where this project registered an RTL one.
+
+    FINN's SetFolding only folds op types it knows (DuplicateStreams_hls, ...); hw.custom_op
+    registers DuplicateStreams_rtl, GlobalAccPool_rtl and LabelSelect_rtl in FINN's registry,
+    which FINN's specialize would otherwise pick and SetFolding then leave unfolded. The
+    project's RTL comes in after folding (flows.build.use_project_rtl)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    for node in model.graph.node:
+        if node.op_type in ("DuplicateStreams", "GlobalAccPool", "LabelSelect"):
+            op = getCustomOp(node)
+            if not op.get_nodeattr("preferred_impl_style"):
+                op.set_nodeattr("preferred_impl_style", "hls")
+
+
 WRN_STEPS = [step_wrn_tidy, step_wrn_streamline, step_wrn_convert_to_hw,
              "step_create_dataflow_partition", "step_specialize_layers"]
 
@@ -457,6 +473,7 @@ def lower_wrn(qonnx_path, build_dir, cfg=None, finn_dir=None) -> dict[str, Model
     if len(df.graph.node) != len(model.graph.node):
         left = {n.name for n in model.graph.node} - {n.name for n in df.graph.node}
         raise RuntimeError(f"nodes left outside the dataflow partition: {sorted(left)}")
+    prefer_hls_until_folded(df)
     df = steps.step_specialize_layers(df, cfg)
     check_hardware_graph(df)
     stages["dataflow"] = df
