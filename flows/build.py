@@ -164,9 +164,18 @@ def finn_estimate_reports(b: Build, model, cfg, steps) -> dict:
 def use_project_rtl(b: Build, model):
     """Replace the folded HLS layers by this project's RTL (hw.transformation.UseProjectRTL);
     saved as rtl.onnx. Returns the model and {node: why it stayed HLS}."""
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
     from hw.transformation import UseProjectRTL
 
     with _Timer(b.timings, "project_rtl"):
+        # width converters where a producer's folding differs from its consumer's (FINN does
+        # this inside its Vivado-only FIFO step; the stitched RTL needs it now)
+        model = model.transform(InsertDWC())
+        model = model.transform(SpecializeLayers(b.board.part))
+        model = model.transform(GiveUniqueNodeNames())
         swap = UseProjectRTL(b.hw_backend)
         model = model.transform(swap)
     save_model(model, b.path("rtl.onnx"))

@@ -72,6 +72,7 @@ class SimResult:
     out_done: dict[str, int] = field(default_factory=dict)
     probes: dict[str, int] = field(default_factory=dict)  # final values of probe ports
     monitors: dict[str, np.ndarray] = field(default_factory=dict)  # beats seen on monitored streams
+    monitor_cycles: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def verilator_root() -> Path | None:
@@ -123,8 +124,9 @@ def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str], m
         "NUM_IN": str(len(inputs)),
         "NUM_OUT": str(len(outputs)),
         "SAMPLE_MONITORS": "\n".join(
-            f"        if (top->{s.name}_TVALID) {{ if (mon_done[{m}] < mon_n[{m}]) "
-            f"get(top->{s.name}_TDATA, mon_data[{m}] + mon_done[{m}] * mon_words[{m}], mon_words[{m}]); ++mon_done[{m}]; }}"
+            f"        if (top->{s.name}_TVALID) {{ if (mon_done[{m}] < mon_n[{m}]) {{ "
+            f"get(top->{s.name}_TDATA, mon_data[{m}] + mon_done[{m}] * mon_words[{m}], mon_words[{m}]); "
+            f"mon_cycle[{m}][mon_done[{m}]] = cycle; }} ++mon_done[{m}]; }}"
             for m, s in enumerate(monitors)),
         "MON_WORDS": ", ".join(str(s.words) for s in monitors) or "0",
         "NUM_MON": str(len(monitors)),
@@ -265,7 +267,7 @@ class VerilatedDesign:
             lib.tb_run.argtypes = [
                 ctypes.c_void_p, p(p(ctypes.c_uint32)), p(u64), p(p(ctypes.c_uint32)), p(u64),
                 p(p(u64)), p(p(u64)), ctypes.c_double, ctypes.c_double, u64, u64, u64,
-                p(u64), p(u64), p(u64), p(u64), p(p(ctypes.c_uint32)), p(u64), p(u64),
+                p(u64), p(u64), p(u64), p(u64), p(p(ctypes.c_uint32)), p(u64), p(u64), p(p(u64)),
             ]
             self._lib = lib
         return self._lib
@@ -312,10 +314,11 @@ class VerilatedDesign:
             out_n.append(n)
             out_cyc.append(arr(None, np.uint64, (max(1, n),)))
 
-        mon_arrays, mon_n = [], []
+        mon_arrays, mon_n, mon_cyc = [], [], []
         for s in self.monitors:
             n = int((monitor_beats or {}).get(s.name, 0))
             mon_arrays.append(arr(None, np.uint32, (max(1, n), s.words)))
+            mon_cyc.append(arr(None, np.uint64, (max(1, n),)))
             mon_n.append(n)
         mon_done = (ctypes.c_uint64 * max(1, len(self.monitors)))()
 
@@ -336,6 +339,7 @@ class VerilatedDesign:
                 ptrs(in_cyc, u64p), ptrs(out_cyc, u64p), gap_prob, stall_prob, seed,
                 stall_cycles, max_cycles, in_done, out_done, ctypes.byref(cycles), probes,
                 ptrs(mon_arrays, u32p), (ctypes.c_uint64 * max(1, len(mon_n)))(*mon_n), mon_done,
+                ptrs(mon_cyc, u64p),
             )
         finally:
             lib.tb_free(handle)
@@ -349,6 +353,7 @@ class VerilatedDesign:
             out_done={s.name: int(out_done[o]) for o, s in enumerate(self.outputs)},
             probes={name: int(probes[k]) for k, name in enumerate(self.probes)},
             monitors={s.name: mon_arrays[m][: min(mon_n[m], int(mon_done[m]))] for m, s in enumerate(self.monitors)},
+            monitor_cycles={s.name: mon_cyc[m][: min(mon_n[m], int(mon_done[m]))] for m, s in enumerate(self.monitors)},
         )
         if status != 0:
             why = f"no beat moved for {stall_cycles} cycles" if status == 1 else f"{max_cycles} cycles passed"

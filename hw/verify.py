@@ -1,0 +1,224 @@
+"""Whole-accelerator check: the stitched RTL of a model's dataflow partition, simulated with
+Verilator on real test images, against FINN's python execution of the same graph and against
+the Brevitas model's integers.
+
+Steps (``verify_accelerator``):
+  1. the vendor-free FINN build (flows.build) gives the folded graph with this project's RTL in
+     place of FINN's HLS layers, and every layer's generated HDL (codegen.onnx);
+  2. stitch it with deep FIFOs and every stream between layers monitored, run a few images and
+     read each FIFO's peak occupancy; shrink each FIFO to its peak + FIFO_MARGIN;
+  3. rebuild, run all images with random input gaps and output back-pressure: labels and the
+     class-score integers (the stream into LabelSelect) must equal the python execution and
+     Brevitas; every monitored layer output of the first images must equal the python context;
+  4. a run without gaps measures cycles per image (steady-state II, latency) next to FINN's
+     estimate; the report goes to <build>/verify_rtl.{json,md}.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from qonnx.transformation.base import Transformation
+
+from train.atomic import atomic_path
+from train.errors import UserError
+
+FIFO_MARGIN = 2  # beats above the simulated peak, so a full FIFO never changes the schedule
+LAYER_IMAGES = 3  # images whose every layer output is compared (all images: labels and scores)
+
+
+def python_reference(model, x_nhwc: np.ndarray) -> list[dict]:
+    """FINN's python execution of the hardware graph, full context per image."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    ref = model.transform(PythonExec())
+    iname = ref.graph.input[0].name
+    return [execute_onnx(ref, {iname: x_nhwc[i:i + 1]}, return_full_exec_context=True) for i in range(len(x_nhwc))]
+
+
+class PythonExec(Transformation):
+    """Every node to its python reference: FINN's RTL layers run their base op's python for
+    exec_mode 'cppsim', this project's layers for an empty exec_mode."""
+
+    def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+
+        from hw.custom_op import PROJECT_RTL_OPS
+
+        for node in model.graph.node:
+            getCustomOp(node).set_nodeattr("exec_mode", "" if node.op_type in PROJECT_RTL_OPS else "cppsim")
+        return model, False
+
+
+def verify_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None, images: int = 100,
+                       gap_prob: float = 0.1, stall_prob: float = 0.1, seed: int = 0) -> dict:
+    from flows.boards import load_board
+    from flows.build import build, build_dir_for
+    from flows.exactness import brevitas_reference, _graph_input
+    from flows.finn_env import finn_log_to
+    from flows.verify import load_brevitas, sample_test_images
+    from hw.sim.axis import pack_words, unpack_words
+    from hw.stitch import stitch
+    from qonnx.core.modelwrapper import ModelWrapper
+    import torch
+
+    if images < 2:
+        raise UserError(f"--images must be at least 2 (one to fill the pipeline, one to time), got {images}")
+    model_path = Path(model_path)
+    board = load_board(board_name)
+    checkpoint = Path(checkpoint) if checkpoint else model_path.with_suffix(".pt")
+    brevitas, data_cfg = load_brevitas(checkpoint)
+    x, dataset = sample_test_images(data_cfg, images)
+    build(model_path, board_name, out, vendor_free=True)
+    bdir = build_dir_for(model_path, board, Path(out))
+    timings = {}
+    with finn_log_to(bdir / "finn.log"):
+        model = ModelWrapper(str(bdir / "codegen.onnx"))
+        hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")]
+        if hls:
+            raise UserError(f"no RTL for {', '.join(hls)}: the accelerator cannot be simulated with Verilator")
+        xa = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        xin = np.concatenate([_graph_input(model, xa[i:i + 1]) for i in range(len(xa))])
+        t0 = time.perf_counter()
+        ctxs = python_reference(model, xin)
+        timings["python_reference_s"] = round(time.perf_counter() - t0, 2)
+        refs = brevitas_reference(brevitas, torch.as_tensor(np.asarray(x)))
+
+    last = model.graph.node[-1]
+    scores_t = last.input[0] if last.op_type.startswith("LabelSelect") else None
+    internal = [n.output[0] for n in model.graph.node[:-1]] + [
+        t for n in model.graph.node if n.op_type.startswith("DuplicateStreams") for t in n.output[1:]]
+    hw_dir = bdir / "rtl_sim"
+
+    # 1) deep FIFOs: size by simulation
+    t0 = time.perf_counter()
+    probe = stitch(model, hw_dir / "sizing", default_depth=1, fpgapart=board.part, clk_ns=board.clock_ns)
+    deep = {e.tensor: e.beats_per_image + 2 for e in probe.fifo_edges()}
+    st = stitch(model, hw_dir / "sizing", depths=deep, fpgapart=board.part, clk_ns=board.clock_ns)
+    design = st.design()
+    design.build()
+    timings["build_deep_s"] = round(time.perf_counter() - t0, 1)
+    in_edge = st.edges[0] if st.edges[0].src is None else next(e for e in st.edges if e.src is None)
+    in_op = st.ops[in_edge.dst[0]]
+    elems_in = in_op.get_folded_input_shape(0)[-1]
+    in_dt = model.get_tensor_datatype(model.graph.input[0].name)
+    feed_all = pack_words(xin.reshape(-1, elems_in).astype(np.int64), in_dt.bitwidth(), st.inputs[0].width)
+    beats_in = in_edge.beats_per_image
+    out_edge = next(e for e in st.edges if e.dst is None)
+    n_size = min(3, images)
+    r = design.run({"in0_V": feed_all[: n_size * beats_in]}, {"out0_V": n_size * out_edge.beats_per_image})
+    peaks = {e.tensor: r.probes[f"fifo{k}_maxcount"] for k, e in enumerate(st.fifo_edges())}
+    depths = {t: max(2, p + FIFO_MARGIN) for t, p in peaks.items()}
+
+    # 2) sized design, every internal stream monitored
+    t0 = time.perf_counter()
+    st = stitch(model, hw_dir / "sized", depths=depths, fpgapart=board.part, clk_ns=board.clock_ns,
+                monitors=internal)
+    design = st.design()
+    design.build()
+    timings["build_sized_s"] = round(time.perf_counter() - t0, 1)
+    k_layers = min(LAYER_IMAGES, images)
+    mon_beats = {f"mon{k}": (images if t == scores_t else k_layers) * st.edge(t).beats_per_image
+                 for k, t in enumerate(internal)}
+    t0 = time.perf_counter()
+    r = design.run({"in0_V": feed_all}, {"out0_V": images * out_edge.beats_per_image}, gap_prob=gap_prob,
+                   stall_prob=stall_prob, seed=seed, monitor_beats=mon_beats)
+    timings["sim_with_gaps_s"] = round(time.perf_counter() - t0, 2)
+    timings["sim_with_gaps_cycles"] = r.cycles
+    out_dt = model.get_tensor_datatype(model.graph.output[0].name)
+    labels = unpack_words(r.outputs["out0_V"], out_dt.bitwidth(), 1, out_dt.signed()).reshape(images, -1)[:, 0]
+
+    # 3) compare
+    result = {"model": str(model_path), "board": board.name, "checkpoint": str(checkpoint), "dataset": dataset,
+              "images": images, "gap_prob": gap_prob, "stall_prob": stall_prob, "fifo_depths": depths,
+              "fifo_peaks_deep": peaks}
+    py_labels = np.array([int(np.asarray(c[model.graph.output[0].name]).reshape(-1)[0]) for c in ctxs])
+    br_labels = np.array([ref[0] for ref in refs])
+    result["labels_equal_python"] = int((labels == py_labels).sum())
+    result["labels_equal_brevitas"] = int((labels == br_labels).sum())
+    if scores_t is not None:
+        k = internal.index(scores_t)
+        cons = st.ops[len(model.graph.node) - 1]
+        dt = cons.get_input_datatype(0)
+        sc = unpack_words(r.monitors[f"mon{k}"], dt.bitwidth(), cons.get_folded_input_shape(0)[-1], dt.signed())
+        sc = sc.reshape(images, -1)
+        py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in ctxs]).astype(np.int64)
+        br_sc = np.stack([ref[1] for ref in refs])
+        result["scores_equal_python"] = int((sc == py_sc).all(axis=1).sum())
+        result["scores_equal_brevitas"] = int((sc == br_sc).all(axis=1).sum())
+    layers = []
+    for k, t in enumerate(internal):
+        e = st.edge(t)
+        op = st.ops[e.src[0]]
+        dt = op.get_output_datatype(e.src[1])  # InsertDWC leaves its new tensors unannotated
+        elems = op.get_folded_output_shape(e.src[1])[-1]
+        got = unpack_words(r.monitors[f"mon{k}"], dt.bitwidth(), elems, dt.signed())
+        n_img = k_layers if t != scores_t else images
+        got = got[: n_img * e.beats_per_image].reshape(n_img, -1)[:k_layers]
+        want = np.stack([np.asarray(c[t]).reshape(-1) for c in ctxs[:k_layers]])
+        if dt.name == "BIPOLAR":
+            got = 2 * got - 1
+        layers.append({"layer": op.onnx_node.name, "op_type": op.onnx_node.op_type, "tensor": t,
+                       "equal": bool(np.array_equal(got, want.astype(np.int64))), "images": k_layers,
+                       "finn_cycles_estimate": int(op.get_exp_cycles())})
+
+    # 4) timing without gaps: II from the output's last beat per image, latency of image 0
+    t0 = time.perf_counter()
+    r0 = design.run({"in0_V": feed_all}, {"out0_V": images * out_edge.beats_per_image},
+                    monitor_beats={f"mon{k}": images * st.edge(t).beats_per_image for k, t in enumerate(internal)})
+    timings["sim_nogap_s"] = round(time.perf_counter() - t0, 2)
+    timings["sim_nogap_cycles"] = r0.cycles
+    timings["sim_cycles_per_s"] = round(r0.cycles / max(1e-9, timings["sim_nogap_s"]))
+    ends = r0.out_cycles["out0_V"].reshape(images, -1)[:, -1].astype(np.int64)
+    ii = int(np.diff(ends)[1:].mean()) if images > 2 else int(ends[1] - ends[0])
+    latency = int(ends[0] - int(r0.in_cycles["in0_V"][0]))
+    for k, (t, row) in enumerate(zip(internal, layers)):
+        c = r0.monitor_cycles[f"mon{k}"].astype(np.int64).reshape(images, -1)[:, -1]
+        row["sim_cycles_per_image"] = int(np.diff(c)[1:].mean()) if images > 2 else int(c[1] - c[0])
+    est = max(row["finn_cycles_estimate"] for row in layers)
+    result.update({
+        "layers": layers, "cycles_per_image": ii, "latency_cycles": latency, "finn_max_cycles_estimate": est,
+        "fps_at_board_clock": round(board.clock_mhz * 1e6 / ii, 1), "clock_mhz": board.clock_mhz,
+        "timings": timings,
+    })
+    result["passed"] = (result["labels_equal_python"] == images and result["labels_equal_brevitas"] == images
+                        and result.get("scores_equal_python", images) == images
+                        and result.get("scores_equal_brevitas", images) == images
+                        and all(row["equal"] for row in layers))
+    write_reports(bdir, result)
+    return result
+
+
+def write_reports(bdir: Path, result: dict) -> None:
+    with atomic_path(bdir / "verify_rtl.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_path(bdir / "verify_rtl.md") as tmp:
+        tmp.write_text(render_markdown(result))
+
+
+def render_markdown(r: dict) -> str:
+    n = r["images"]
+    lines = [
+        f"# RTL simulation of the whole accelerator ({Path(r['model']).name}, {r['board']})", "",
+        f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} {r['dataset']} test images, Verilator, "
+        f"input gaps {r['gap_prob']:.0%} / output back-pressure {r['stall_prob']:.0%}.", "",
+        "| check | equal |", "|---|---|",
+        f"| labels vs FINN python execution | {r['labels_equal_python']}/{n} |",
+        f"| labels vs Brevitas | {r['labels_equal_brevitas']}/{n} |",
+    ]
+    if "scores_equal_python" in r:
+        lines += [f"| class-score integers vs FINN python execution | {r['scores_equal_python']}/{n} |",
+                  f"| class-score integers vs Brevitas | {r['scores_equal_brevitas']}/{n} |"]
+    lines += ["", f"Cycles per image (steady state): **{r['cycles_per_image']:,}** (FINN's estimate for the "
+              f"slowest layer: {r['finn_max_cycles_estimate']:,}); latency {r['latency_cycles']:,} cycles; "
+              f"{r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz.", "",
+              "| layer | op | output equal | sim cycles/image | FINN estimate |", "|---|---|---|---:|---:|"]
+    for row in r["layers"]:
+        lines.append(f"| {row['layer']} | {row['op_type']} | {'yes' if row['equal'] else '**NO**'} "
+                     f"({row['images']} images) | {row['sim_cycles_per_image']:,} | {row['finn_cycles_estimate']:,} |")
+    lines += ["", "FIFO depths sized by simulation (peak occupancy with deep FIFOs + "
+              f"{FIFO_MARGIN}): " + ", ".join(f"{t}: {d}" for t, d in r["fifo_depths"].items()), ""]
+    return "\n".join(lines)
