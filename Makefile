@@ -15,7 +15,7 @@ FLOW_ARGS ?=
 VERIFY_IMAGES ?= 100
 FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
 
-.PHONY: all venv data train train-fp export pretrained test test-slow bench bitstream verify-flow bench-flow clean help
+.PHONY: all venv data train train-fp export pretrained test test-slow bench bitstream verify verify-flow bench-flow bench-hw clean help
 all: help
 
 help:
@@ -26,6 +26,8 @@ help:
 	@echo "make test-slow  run the slow tests too"
 	@echo "make bench      training-throughput benchmark (1-bit vs full precision)"
 	@echo "make bitstream  FINN build of MODEL for BOARD (default $(BOARD)); exit 3 = needs Vivado/Vitis"
+	@echo "make verify     per-layer RTL grid (Verilator) + the whole accelerator of MODEL on real images"
+	@echo "make bench-hw   Verilator simulation speed, shared-library build time, yosys run time"
 	@echo "make verify-flow  lowered graphs vs Brevitas on real test images, into the build report"
 	@echo "make bench-flow   wall time and peak memory of the vendor-free build of MODEL"
 
@@ -91,3 +93,13 @@ PRETRAINED := train/pretrained/fmnist_wrn8_2_w1a2
 pretrained: venv data
 	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(RUN)/last.pt', '$(PRETRAINED).pt')"
 	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000
+
+# Stage 4: this project's RTL, per layer (the pytest grid, slow part included) and the whole
+# stitched accelerator on VERIFY_IMAGES real test images; report in $(OUT)/<model>_<board>/verify_rtl.md
+verify: venv data
+	$(BIN)/python -m pytest -q --run-slow tests/hw
+	$(BIN)/python -m hw verify --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES)
+
+bench-hw: venv
+	$(BIN)/python bench/hw_sim.py
+	$(BIN)/python bench/hw_tools.py

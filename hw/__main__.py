@@ -1,0 +1,46 @@
+"""`python -m hw verify`: the whole accelerator in Verilator vs FINN's python execution and
+Brevitas; `python -m hw.synth` estimates resources with yosys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = Path("train/pretrained/fmnist_wrn8_2_w1a2.onnx")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="simulate the stitched accelerator on real test images")
+    v.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
+    v.add_argument("--board", default="pynq-z2")
+    v.add_argument("--out", type=Path, default=Path("build"))
+    v.add_argument("--checkpoint", type=Path, help="Brevitas checkpoint (default: the model path with .pt)")
+    v.add_argument("--images", type=int, default=100)
+    v.add_argument("--gap", type=float, default=0.1, help="probability of an input gap per cycle")
+    v.add_argument("--stall", type=float, default=0.1, help="probability of output back-pressure per cycle")
+    args = p.parse_args(argv)
+
+    from flows.finn_env import import_finn
+    from train.errors import UserError
+
+    try:
+        import_finn(args.out / ".finn")
+        from hw.verify import verify_accelerator
+
+        r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, args.images, args.gap, args.stall)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    n = r["images"]
+    print(f"[hw] RTL accelerator {'PASSED' if r['passed'] else 'FAILED'} on {n} images: labels "
+          f"{r['labels_equal_python']}/{n} (python) {r['labels_equal_brevitas']}/{n} (Brevitas), scores "
+          f"{r.get('scores_equal_python', '-')}/{n} {r.get('scores_equal_brevitas', '-')}/{n}; "
+          f"{r['cycles_per_image']:,} cycles/image, {r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz")
+    return 0 if r["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
