@@ -115,7 +115,9 @@ def test_report_files_and_totals(cli_build):
     # FINN's own estimate reports and the code it generates without vendor tools
     assert (build_dir / "report" / "estimate_layer_resources.json").is_file()
     codegen = report["codegen"]
-    assert codegen["ok"] and codegen["rtl_layers"] > 0 and codegen["hls_layers"] > 0
+    # with the default --hw-backend rtl the project's RTL replaces every FINN HLS layer
+    assert codegen["ok"] and codegen["rtl_layers"] > 0 and codegen["hls_layers"] == 0 and codegen["kept_hls"] == {}
+    assert {la["op_type"] for la in codegen["layers"]} >= {"MVAUBipolar_rtl", "DuplicateStreams_rtl"}
     for layer in codegen["layers"]:
         suffixes = {Path(f).suffix for f in layer["files"]}
         assert (".cpp" in suffixes) if layer["op_type"].endswith("_hls") else (suffixes & {".v", ".sv"}), layer
