@@ -52,7 +52,15 @@ class ProjectRTLBackend(RTLBackend):
         return [p.name for p in sorted(Path(self.get_nodeattr("code_gen_dir_ipgen")).glob(f"{top}*.*v"))
                 if p.name != f"{top}.v"] + [f"{top}.v"]
 
+    @staticmethod
+    def unsupported_reason(model, node) -> str | None:
+        """Why this RTL cannot implement ``node`` (its base, _hls or _rtl form), or None."""
+        raise NotImplementedError
+
     def generate_hdl(self, model, fpgapart, clk):
+        reason = self.unsupported_reason(model, self.onnx_node)
+        if reason:
+            raise ValueError(f"{type(self).__name__} cannot implement {self.onnx_node.name}: {reason}")
         code_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
         code_dir.mkdir(parents=True, exist_ok=True)
         top = self.get_verilog_top_module_name()

@@ -10,7 +10,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
 
 
 @register
@@ -23,13 +23,13 @@ class DuplicateStreams_rtl(DuplicateStreams, ProjectRTLBackend):
     def unsupported_reason(model, node) -> str | None:
         """Why stream_fork cannot implement ``node`` (a DuplicateStreams or _hls node), or None."""
         if node.op_type not in ("DuplicateStreams", "DuplicateStreams_hls", "DuplicateStreams_rtl"):
-            return f"{node.name}: {node.op_type} is not a DuplicateStreams node"
+            return f"{node.op_type} is not a DuplicateStreams node"
         op = getCustomOp(node)
         ch, pe, n = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE"), op.get_nodeattr("NumOutputStreams")
         if pe < 1 or ch % pe != 0:
-            return f"{node.name}: PE={pe} does not divide NumChannels={ch}"
+            return f"PE={pe} does not divide NumChannels={ch}"
         if n < 1 or n != len(node.output):
-            return f"{node.name}: NumOutputStreams={n} but the node has {len(node.output)} outputs"
+            return f"NumOutputStreams={n} but the node has {len(node.output)} outputs"
         # any data type is fine: the fork copies bits without looking at them
         return None
 
@@ -59,19 +59,11 @@ class DuplicateStreams_rtl(DuplicateStreams, ProjectRTLBackend):
             f"    wire [{n * bits - 1}:0] fork_tdata;  // output i in bits [i*{bits} +: {bits}]",
             f"    wire [{n - 1}:0] fork_tvalid;",
             "",
-            "    stream_fork #(",
-            f"        .WIDTH({bits}),",
-            f"        .N({n})",
-            "    ) core (",
-            "        .ap_clk(ap_clk),",
-            "        .ap_rst_n(ap_rst_n),",
-            f"        .in_tdata(in0_V_TDATA[{bits - 1}:0]),",
-            "        .in_tvalid(in0_V_TVALID),",
-            "        .in_tready(in0_V_TREADY),",
-            "        .out_tdata(fork_tdata),",
-            "        .out_tvalid(fork_tvalid),",
-            "        .out_tready({" + ", ".join(f"out{i}_V_TREADY" for i in reversed(range(n))) + "})",
-            "    );",
+            core_instance("stream_fork", {"WIDTH": bits, "N": n}, {
+                "in_tdata": f"in0_V_TDATA[{bits - 1}:0]", "in_tvalid": "in0_V_TVALID", "in_tready": "in0_V_TREADY",
+                "out_tdata": "fork_tdata", "out_tvalid": "fork_tvalid",
+                "out_tready": "{" + ", ".join(f"out{i}_V_TREADY" for i in reversed(range(n))) + "}",
+            }),
             "",
         ]
         for i in range(n):

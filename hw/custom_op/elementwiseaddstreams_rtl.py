@@ -13,7 +13,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
 
 
 @register
@@ -33,40 +33,45 @@ class ElementwiseAddStreams_rtl(ElementwiseAdd, ProjectRTLBackend):
     def unsupported_reason(model, node) -> str | None:
         """Why stream_add cannot implement ``node`` (an ElementwiseAdd or _hls node), or None."""
         if node.op_type not in ("ElementwiseAdd", "ElementwiseAdd_hls", "ElementwiseAddStreams_rtl"):
-            return f"{node.name}: {node.op_type} is not an ElementwiseAdd node"
+            return f"{node.op_type} is not an ElementwiseAdd node"
         op = getCustomOp(node)
         for ind, side in enumerate(("lhs", "rhs")):
             if op.get_nodeattr(f"{side}_style") != "input" or (
                     model is not None and model.get_initializer(node.input[ind]) is not None):
-                return f"{node.name}: the {side} operand is a constant, stream_add adds two streams"
+                return f"the {side} operand is a constant, stream_add adds two streams"
         if op.get_nodeattr("mlo_max_iter"):
-            return f"{node.name}: loop-rolled (mlo_max_iter) operation, not supported by stream_add"
+            return f"loop-rolled (mlo_max_iter) operation, not supported by stream_add"
         lhs, rhs, out = op.lhs_dtype, op.rhs_dtype, op.out_dtype
         for side, dt in (("lhs", lhs), ("rhs", rhs), ("output", out)):
             if not dt.is_integer():
-                return f"{node.name}: {side} data type {dt.name} is not an integer type"
+                return f"{side} data type {dt.name} is not an integer type"
             if dt == DataType["BIPOLAR"]:
-                return f"{node.name}: {side} data type BIPOLAR (streamed as 0/1 bits) is not supported"
+                return f"{side} data type BIPOLAR (streamed as 0/1 bits) is not supported"
         lo, hi = lhs.min() + rhs.min(), lhs.max() + rhs.max()
         if lo < out.min() or hi > out.max():
             # python execution never wraps, so a narrower output would differ from FINN
-            return f"{node.name}: output type {out.name} cannot hold every sum ({lo}..{hi})"
+            return f"output type {out.name} cannot hold every sum ({lo}..{hi})"
         if not (list(op.lhs_shape) == list(op.rhs_shape) == list(op.out_shape)):
-            return (f"{node.name}: broadcasting ({list(op.lhs_shape)} + {list(op.rhs_shape)}) "
+            return (f"broadcasting ({list(op.lhs_shape)} + {list(op.rhs_shape)}) "
                     "is not supported, both operands must have the output's shape")
         if op.pe < 1 or op.out_shape[-1] % op.pe != 0:
-            return f"{node.name}: PE={op.pe} does not divide the last axis ({op.out_shape[-1]})"
+            return f"PE={op.pe} does not divide the last axis ({op.out_shape[-1]})"
         return None
 
     def write_hdl(self, model, code_dir: Path, top: str) -> list[str]:
-        reason = self.unsupported_reason(model, self.onnx_node)
-        if reason:
-            raise ValueError(reason)
         pe = self.pe
         lhs, rhs, out = self.lhs_dtype, self.rhs_dtype, self.out_dtype
         wa, wb, wo = (self.get_instream_width_padded(0), self.get_instream_width_padded(1),
                       self.get_outstream_width_padded(0))
         a_bits, b_bits, o_bits = pe * lhs.bitwidth(), pe * rhs.bitwidth(), pe * out.bitwidth()
+        core = core_instance("stream_add", {
+            "PE": pe, "A_WIDTH": lhs.bitwidth(), "A_SIGNED": int(lhs.signed()),
+            "B_WIDTH": rhs.bitwidth(), "B_SIGNED": int(rhs.signed()), "O_WIDTH": out.bitwidth(),
+        }, {
+            "a_tdata": f"in0_V_TDATA[{a_bits - 1}:0]", "a_tvalid": "in0_V_TVALID", "a_tready": "in0_V_TREADY",
+            "b_tdata": f"in1_V_TDATA[{b_bits - 1}:0]", "b_tvalid": "in1_V_TVALID", "b_tready": "in1_V_TREADY",
+            "out_tdata": "sum_tdata", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",
+        })
         text = generated_header(
             self, f"{top}: FINN-interface wrapper of stream_add ({lhs.name} + {rhs.name} -> {out.name}, PE {pe})"
         ) + f"""module {top} (
@@ -84,26 +89,7 @@ class ElementwiseAddStreams_rtl(ElementwiseAdd, ProjectRTLBackend):
 );
     wire [{o_bits - 1}:0] sum_tdata;
 
-    stream_add #(
-        .PE({pe}),
-        .A_WIDTH({lhs.bitwidth()}),
-        .A_SIGNED({int(lhs.signed())}),
-        .B_WIDTH({rhs.bitwidth()}),
-        .B_SIGNED({int(rhs.signed())}),
-        .O_WIDTH({out.bitwidth()})
-    ) core (
-        .ap_clk(ap_clk),
-        .ap_rst_n(ap_rst_n),
-        .a_tdata(in0_V_TDATA[{a_bits - 1}:0]),
-        .a_tvalid(in0_V_TVALID),
-        .a_tready(in0_V_TREADY),
-        .b_tdata(in1_V_TDATA[{b_bits - 1}:0]),
-        .b_tvalid(in1_V_TVALID),
-        .b_tready(in1_V_TREADY),
-        .out_tdata(sum_tdata),
-        .out_tvalid(out0_V_TVALID),
-        .out_tready(out0_V_TREADY)
-    );
+{core}
 
 {tdata_output("out0_V_TDATA", wo, o_bits, "sum_tdata")}
 endmodule

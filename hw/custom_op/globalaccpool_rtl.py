@@ -11,7 +11,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
 
 
 def acc_bits(idt, pixels: int) -> int:
@@ -32,30 +32,27 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
     def unsupported_reason(model, node) -> str | None:
         """Why global_acc_pool cannot implement ``node`` (a GlobalAccPool or _hls node), or None."""
         if node.op_type not in ("GlobalAccPool", "GlobalAccPool_hls", "GlobalAccPool_rtl"):
-            return f"{node.name}: {node.op_type} is not a GlobalAccPool node"
+            return f"{node.op_type} is not a GlobalAccPool node"
         op = getCustomOp(node)
         vecs = list(op.get_nodeattr("numInputVectors"))
         if len(vecs) != 3:
             # FINN's own output type and execution assume (N, H, W) vectors
-            return f"{node.name}: numInputVectors={vecs} is not (images, height, width)"
+            return f"numInputVectors={vecs} is not (images, height, width)"
         ch, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
         if pe < 1 or ch % pe != 0:
-            return f"{node.name}: PE={pe} does not divide NumChannels={ch}"
+            return f"PE={pe} does not divide NumChannels={ch}"
         idt = op.get_input_datatype()
         if not idt.is_integer():
-            return f"{node.name}: input type {idt.name} is not an integer type"
+            return f"input type {idt.name} is not an integer type"
         if idt == DataType["BIPOLAR"]:
-            return f"{node.name}: input type BIPOLAR (streamed as 0/1 bits) is not supported"
+            return f"input type BIPOLAR (streamed as 0/1 bits) is not supported"
         odt = op.get_output_datatype()
         need = acc_bits(idt, vecs[1] * vecs[2])
         if odt.signed() != idt.signed() or odt.bitwidth() < need:
-            return f"{node.name}: output type {odt.name} does not hold a {need}-bit sum of {idt.name}"
+            return f"output type {odt.name} does not hold a {need}-bit sum of {idt.name}"
         return None
 
     def write_hdl(self, model, code_dir: Path, top: str) -> list[str]:
-        reason = self.unsupported_reason(model, self.onnx_node)
-        if reason:
-            raise ValueError(reason)
         idt, odt = self.get_input_datatype(), self.get_output_datatype()
         pe, ch = self.get_nodeattr("PE"), self.get_nodeattr("NumChannels")
         _, h, w = self.get_nodeattr("numInputVectors")
@@ -64,6 +61,13 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
         acc = odt.bitwidth()
         w_in, w_out = self.get_instream_width_padded(), self.get_outstream_width_padded()
         i_bits, o_bits = pe * idt.bitwidth(), pe * acc
+        core = core_instance("global_acc_pool", {
+            "PE": pe, "CHANNELS": ch, "PIXELS": h * w, "IN_WIDTH": idt.bitwidth(),
+            "IN_SIGNED": int(idt.signed()), "ACC_WIDTH": acc,
+        }, {
+            "in_tdata": f"in0_V_TDATA[{i_bits - 1}:0]", "in_tvalid": "in0_V_TVALID", "in_tready": "in0_V_TREADY",
+            "out_tdata": "sum_tdata", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",
+        })
         text = generated_header(
             self, f"{top}: FINN-interface wrapper of global_acc_pool ({h}x{w} pixels, {ch} channels, "
                   f"{idt.name} -> {odt.name}, PE {pe})"
@@ -79,23 +83,7 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
 );
     wire [{o_bits - 1}:0] sum_tdata;
 
-    global_acc_pool #(
-        .PE({pe}),
-        .CHANNELS({ch}),
-        .PIXELS({h * w}),
-        .IN_WIDTH({idt.bitwidth()}),
-        .IN_SIGNED({int(idt.signed())}),
-        .ACC_WIDTH({acc})
-    ) core (
-        .ap_clk(ap_clk),
-        .ap_rst_n(ap_rst_n),
-        .in_tdata(in0_V_TDATA[{i_bits - 1}:0]),
-        .in_tvalid(in0_V_TVALID),
-        .in_tready(in0_V_TREADY),
-        .out_tdata(sum_tdata),
-        .out_tvalid(out0_V_TVALID),
-        .out_tready(out0_V_TREADY)
-    );
+{core}
 
 {tdata_output("out0_V_TDATA", w_out, o_bits, "sum_tdata")}
 endmodule

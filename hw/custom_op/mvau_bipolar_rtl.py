@@ -20,6 +20,7 @@ from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
 
 MAX_INPUT_BITS = 8
 ROM_STYLES = {"block", "distributed"}  # "auto": no attribute, the synthesis tool decides
@@ -137,9 +138,6 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
 
     # -- code generation ---------------------------------------------------------------------
     def _params(self, model) -> dict:
-        reason = self.unsupported_reason(model, self.onnx_node)
-        if reason:
-            raise ValueError(f"{self.onnx_node.name}: MVAUBipolar_rtl cannot implement this node: {reason}")
         a = self.get_nodeattr
         idt, odt = self.get_input_datatype(0), self.get_output_datatype()
         p = dict(
@@ -194,7 +192,6 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
     def _weights_rom(self, model, top: str, p: dict) -> str:
         words = self.rom_weights(model)
         depth, width = words.shape
-        aw = _clog2(max(depth, 2))
         sf = p["MW"] // p["SIMD"]
         digits = (width + 3) // 4
         lines = []
@@ -205,9 +202,14 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         return generated_header(self, f"{top}_weights: weight ROM of {top} ({depth} x {width} bits)") + f"""//
 // Word nf*SF+sf, bit p*SIMD+i: 1 where weight[sf*SIMD+i][nf*PE+p] = +1, 0 where it is -1.
 // ram_style={style}: {"rom_style " + style if style in ROM_STYLES else "no rom_style attribute (the tool decides)"}.
-// Read latency one cycle (data <= rom[addr] when en).
+""" + self._rom_module(f"{top}_weights", width, depth, lines, style)
 
-module {top}_weights (
+    def _rom_module(self, name: str, width: int, depth: int, lines: list[str], style: str) -> str:
+        """A ROM of ``depth`` words filled by the ``rom[addr] = ...`` lines, read latency one cycle."""
+        aw = _clog2(max(depth, 2))
+        return f"""// Read latency one cycle (data <= rom[addr] when en).
+
+module {name} (
     input clk,
     input en,
     input [{aw - 1}:0] addr,
@@ -268,40 +270,21 @@ endmodule
                 lines.append(f"        // channel {f * pe + q}: {' '.join(map(str, rows[q]))}")
             lines.append(f"        rom[{f}] = {width}'h{word(rows):0{digits}x};")
         style = self.get_nodeattr("ram_style_thresholds")
-        return head + layout + f"""// ram_style_thresholds={style}. Read latency one cycle (data <= rom[addr] when en).
-
-module {top}_thresholds (
-    input clk,
-    input en,
-    input [{aw - 1}:0] addr,
-    output reg [{width - 1}:0] data
-);
-    {self._rom_attr(style)}reg [{width - 1}:0] rom [0:{nf - 1}];
-
-    initial begin
-{chr(10).join(lines)}
-    end
-
-    always @(posedge clk) begin
-        if (en) data <= rom[addr];
-    end
-endmodule
-"""
+        return head + layout + f"// ram_style_thresholds={style}.\n" + self._rom_module(
+            f"{top}_thresholds", width, nf, lines, style)
 
     def _wrapper(self, top: str, p: dict) -> str:
         in_w, out_w = p["SIMD"] * p["IN_W"], p["PE"] * p["OUT_W"]
         in_pad, out_pad = self.get_instream_width_padded(0), self.get_outstream_width_padded(0)
         wmem = (p["MW"] // p["SIMD"]) * (p["MH"] // p["PE"])
         waw, taw = _clog2(max(wmem, 2)), _clog2(max(p["MH"] // p["PE"], 2))
-        params = ",\n".join(f"        .{k}({v})" for k, v in p.items())
-        if out_pad > out_w:
-            out_assign = f"    assign out0_V_TDATA = {{{out_pad - out_w}'b0, out_data}};"
-        else:
-            out_assign = "    assign out0_V_TDATA = out_data;"
+        core = core_instance("mvu_bipolar", p, {
+            "in_tdata": f"in0_V_TDATA[{in_w - 1}:0]", "in_tvalid": "in0_V_TVALID", "in_tready": "in0_V_TREADY",
+            "out_tdata": "out_data", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",
+            "w_en": "w_en", "w_addr": "w_addr", "w_data": "w_data",
+            "t_en": "t_en", "t_addr": "t_addr", "t_data": "t_data",
+        })
         t_width = p["PE"] * p["NSTEPS"] * p["THR_W"]
-        in_port = f"    input [{in_pad - 1}:0] in0_V_TDATA,\n"
-        if in_pad > in_w:  # bits above SIMD*IN_W pad the stream to whole bytes (FINN's rule)
-            in_port = f"    /* verilator lint_off UNUSEDSIGNAL */  // padding bits\n{in_port}    /* verilator lint_on UNUSEDSIGNAL */\n"
         t_wires = f"    wire t_en;\n    wire [{taw - 1}:0] t_addr;\n"
         if p["NO_ACT"]:
             t_wires = f"    /* verilator lint_off UNUSEDSIGNAL */  // no thresholds to read\n{t_wires}    /* verilator lint_on UNUSEDSIGNAL */\n"
@@ -317,7 +300,8 @@ endmodule
 module {top} (
     input ap_clk,
     input ap_rst_n,
-{in_port}    input in0_V_TVALID,
+{tdata_input("in0_V_TDATA", in_pad, in_w)}
+    input in0_V_TVALID,
     output in0_V_TREADY,
     output [{out_pad - 1}:0] out0_V_TDATA,
     output out0_V_TVALID,
@@ -331,25 +315,8 @@ module {top} (
 
     {top}_weights weights (.clk(ap_clk), .en(w_en), .addr(w_addr), .data(w_data));
 {thr_inst}
-    mvu_bipolar #(
-{params}
-    ) core (
-        .ap_clk(ap_clk),
-        .ap_rst_n(ap_rst_n),
-        .in_tdata(in0_V_TDATA[{in_w - 1}:0]),
-        .in_tvalid(in0_V_TVALID),
-        .in_tready(in0_V_TREADY),
-        .out_tdata(out_data),
-        .out_tvalid(out0_V_TVALID),
-        .out_tready(out0_V_TREADY),
-        .w_en(w_en),
-        .w_addr(w_addr),
-        .w_data(w_data),
-        .t_en(t_en),
-        .t_addr(t_addr),
-        .t_data(t_data)
-    );
+{core}
 
-{out_assign}
+{tdata_output("out0_V_TDATA", out_pad, out_w, "out_data")}
 endmodule
 """
