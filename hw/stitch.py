@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.sim.node import ensure_hdl, stream_inputs
+from train.errors import UserError
 from hw.sim.verilator import Stream, VerilatedDesign
 
 FIFO_FILE = Path(__file__).resolve().parent / "rtl" / "stream_fifo.sv"
 
 
-class NoRTL(RuntimeError):
+class NoRTL(UserError):
     """A node of the partition has no RTL implementation."""
 
 
@@ -136,17 +137,19 @@ def module_inputs(op) -> list[str]:
 
 
 def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[str, int] | None = None,
-           default_depth: int = 2, fpgapart: str = "xc7z020clg400-1", clk_ns: float = 10.0,
+           default_depth: int | None = 2, fpgapart: str = "xc7z020clg400-1", clk_ns: float = 10.0,
            monitors: list[str] = ()) -> Stitched:
     """Write ``<out_dir>/<name>.v`` for the partition ``model``; FIFO depth per tensor name
-    from ``depths`` (else ``default_depth``). ``monitors``: tensors between layers whose beats
+    from ``depths`` (else ``default_depth``; None: each FIFO holds a whole image of its stream, so
+    nothing ever waits for room, where sizing by simulation starts). ``monitors``: tensors between layers whose beats
     the simulation should also see (ports ``mon<k>_TDATA/_TVALID``, valid = a handshake)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ops = _ops(model, out_dir / "layers", fpgapart, clk_ns)
     edges = _edges(model, ops)
     for e in edges:
-        e.depth = max(2, int((depths or {}).get(e.tensor, default_depth)))
+        fallback = e.beats_per_image + 2 if default_depth is None else default_depth
+        e.depth = max(2, int((depths or {}).get(e.tensor, fallback)))
     files: list[Path] = [FIFO_FILE]
     for op in ops:
         for f in op.get_rtl_file_list(abspath=True):

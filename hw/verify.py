@@ -5,9 +5,9 @@ the Brevitas model's integers.
 Steps (``verify_accelerator``):
   1. the vendor-free FINN build (flows.build) gives the folded graph with this project's RTL in
      place of FINN's HLS layers, and every layer's generated HDL (codegen.onnx);
-  2. stitch it with deep FIFOs and every stream between layers monitored, run a few images and
-     read each FIFO's peak occupancy; shrink each FIFO to its peak + FIFO_MARGIN;
-  3. rebuild, run all images with random input gaps and output back-pressure: labels and the
+  2. stitch it with deep FIFOs (a whole image each), run a few images and read each FIFO's peak
+     occupancy; shrink each FIFO to its peak + FIFO_MARGIN;
+  3. rebuild with every stream between layers monitored, run all images with random input gaps and output back-pressure: labels and the
      class-score integers (the stream into LabelSelect) must equal the python execution and
      Brevitas; every monitored layer output of the first images must equal the python context;
   4. a run without gaps measures cycles per image (steady-state II, latency) next to FINN's
@@ -16,14 +16,13 @@ Steps (``verify_accelerator``):
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from qonnx.transformation.base import Transformation
 
-from train.atomic import atomic_path
+from train.atomic import write_json, write_text
 from train.errors import UserError
 
 FIFO_MARGIN = 2  # beats above the simulated peak, so a full FIFO never changes the schedule
@@ -103,17 +102,11 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     The result keeps the simulated labels/scores under ``_labels``/``_scores``."""
     from flows.exactness import _graph_input
     from hw.sim.axis import pack_words, unpack_words
-    from hw.stitch import NoRTL, stitch
+    from hw.stitch import stitch
 
     images = len(x_uint8)
-    hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")]
-    if hls:
-        raise NoRTL(f"no RTL for {', '.join(hls)}: the accelerator cannot be simulated with Verilator")
     timings = {}
     xin = np.concatenate([_graph_input(model, x_uint8[i:i + 1]) for i in range(images)])
-    t0 = time.perf_counter()
-    ctxs = python_reference(model, xin)
-    timings["python_reference_s"] = round(time.perf_counter() - t0, 2)
 
     last = model.graph.node[-1]
     scores_t = last.input[0] if last.op_type.startswith("LabelSelect") else None
@@ -122,11 +115,10 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     hw_dir = Path(work_dir)
     part, clk = board.part, board.clock_ns
 
-    # 1) deep FIFOs (a whole image each: nothing can block for lack of room): size by simulation
+    # 1) deep FIFOs (a whole image each: nothing can block for lack of room): size by simulation;
+    #    stitching first also names any node without RTL before the slower work below
     t0 = time.perf_counter()
-    probe = stitch(model, hw_dir / "sizing", default_depth=2, fpgapart=part, clk_ns=clk)
-    deep = {e.tensor: e.beats_per_image + 2 for e in probe.fifo_edges()}
-    st = stitch(model, hw_dir / "sizing", depths=deep, fpgapart=part, clk_ns=clk)
+    st = stitch(model, hw_dir / "sizing", default_depth=None, fpgapart=part, clk_ns=clk)
     design = st.design()
     design.build()
     timings["build_deep_s"] = round(time.perf_counter() - t0, 1)
@@ -139,6 +131,9 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     r = design.run({"in0_V": feed_all[: n_size * in_edge.beats_per_image]}, {"out0_V": n_size * out_edge.beats_per_image})
     peaks = {e.tensor: r.probes[f"fifo{k}_maxcount"] for k, e in enumerate(st.fifo_edges())}
     depths = {t: max(2, p + FIFO_MARGIN) for t, p in peaks.items()}
+    t0 = time.perf_counter()
+    ctxs = python_reference(model, xin)
+    timings["python_reference_s"] = round(time.perf_counter() - t0, 2)
 
     # 2) sized design, every internal stream monitored
     t0 = time.perf_counter()
@@ -162,30 +157,23 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
               "fifo_depths": depths, "fifo_peaks_deep": peaks, "_labels": labels.tolist(), "_scores": None}
     py_labels = np.array([int(np.asarray(c[model.graph.output[0].name]).reshape(-1)[0]) for c in ctxs])
     result["labels_equal_python"] = int((labels == py_labels).sum())
-    if scores_t is not None:
-        k = internal.index(scores_t)
-        cons = st.ops[len(model.graph.node) - 1]
-        dt = cons.get_input_datatype(0)
-        sc = unpack_words(r.monitors[f"mon{k}"], dt.bitwidth(), cons.get_folded_input_shape(0)[-1], dt.signed())
-        sc = sc.reshape(images, -1)
-        py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in ctxs]).astype(np.int64)
-        result["scores_equal_python"] = int((sc == py_sc).all(axis=1).sum())
-        result["_scores"] = sc
-    layers = []
+    layers, streams = [], {}
     for k, t in enumerate(internal):
         e = st.edge(t)
         op = st.ops[e.src[0]]
         dt = op.get_output_datatype(e.src[1])  # InsertDWC leaves its new tensors unannotated
-        elems = op.get_folded_output_shape(e.src[1])[-1]
-        got = unpack_words(r.monitors[f"mon{k}"], dt.bitwidth(), elems, dt.signed())
-        n_img = k_layers if t != scores_t else images
-        got = got[: n_img * e.beats_per_image].reshape(n_img, -1)[:k_layers]
-        want = np.stack([np.asarray(c[t]).reshape(-1) for c in ctxs[:k_layers]])
+        got = unpack_words(r.monitors[f"mon{k}"], dt.bitwidth(), op.get_folded_output_shape(e.src[1])[-1], dt.signed())
+        streams[t] = got.reshape(images if t == scores_t else k_layers, -1)
         if dt.name == "BIPOLAR":
-            got = 2 * got - 1
+            streams[t] = 2 * streams[t] - 1
+        want = np.stack([np.asarray(c[t]).reshape(-1) for c in ctxs[:k_layers]]).astype(np.int64)
         layers.append({"layer": op.onnx_node.name, "op_type": op.onnx_node.op_type, "tensor": t,
-                       "equal": bool(np.array_equal(got, want.astype(np.int64))), "images": k_layers,
+                       "equal": bool(np.array_equal(streams[t][:k_layers], want)), "images": k_layers,
                        "finn_cycles_estimate": int(op.get_exp_cycles())})
+    if scores_t is not None:
+        py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in ctxs]).astype(np.int64)
+        result["scores_equal_python"] = int((streams[scores_t] == py_sc).all(axis=1).sum())
+        result["_scores"] = streams[scores_t]
 
     # 4) timing without gaps: II from the output's last beat per image, latency of image 0
     t0 = time.perf_counter()
@@ -195,11 +183,10 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     timings["sim_nogap_cycles"] = r0.cycles
     timings["sim_cycles_per_s"] = round(r0.cycles / max(1e-9, timings["sim_nogap_s"]))
     ends = r0.out_cycles["out0_V"].reshape(images, -1)[:, -1].astype(np.int64)
-    ii = int(np.diff(ends)[1:].mean()) if images > 2 else int(ends[1] - ends[0])
+    ii = steady_interval(ends)
     latency = int(ends[0] - int(r0.in_cycles["in0_V"][0]))
-    for k, (t, row) in enumerate(zip(internal, layers)):
-        c = r0.monitor_cycles[f"mon{k}"].astype(np.int64).reshape(images, -1)[:, -1]
-        row["sim_cycles_per_image"] = int(np.diff(c)[1:].mean()) if images > 2 else int(c[1] - c[0])
+    for k, row in enumerate(layers):
+        row["sim_cycles_per_image"] = steady_interval(r0.monitor_cycles[f"mon{k}"].reshape(images, -1)[:, -1])
     est = max(row["finn_cycles_estimate"] for row in layers)
     result.update({
         "layers": layers, "cycles_per_image": ii, "latency_cycles": latency, "finn_max_cycles_estimate": est,
@@ -212,11 +199,16 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     return result
 
 
+def steady_interval(ends: np.ndarray) -> int:
+    """Cycles between consecutive images' last beats, the first image (pipeline fill) left out
+    when there are enough images."""
+    d = np.diff(np.asarray(ends, dtype=np.int64))
+    return int((d[1:] if len(d) > 1 else d).mean())
+
+
 def write_reports(bdir: Path, result: dict) -> None:
-    with atomic_path(bdir / "verify_rtl.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-    with atomic_path(bdir / "verify_rtl.md") as tmp:
-        tmp.write_text(render_markdown(result))
+    write_json(bdir / "verify_rtl.json", result)
+    write_text(bdir / "verify_rtl.md", render_markdown(result))
 
 
 def render_markdown(r: dict) -> str:
