@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from flows.finn_env import import_finn
+    from hw.sim.verilator import BuildError, Stall, VerilatorMissing
     from train.errors import UserError
 
     try:
@@ -31,7 +32,7 @@ def main(argv=None) -> int:
         from hw.verify import verify_accelerator
 
         r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, args.images, args.gap, args.stall)
-    except UserError as e:
+    except (UserError, BuildError, Stall, VerilatorMissing) as e:  # one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     n = r["images"]

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,8 +208,6 @@ class VerilatedDesign:
         lib = out / "libtb.so"
         if lib.is_file():
             return lib
-        import time
-
         t0 = time.perf_counter()
         work = out.with_name(out.name + f".tmp{os.getpid()}")
         shutil.rmtree(work, ignore_errors=True)
@@ -251,7 +250,8 @@ class VerilatedDesign:
         log.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
         if proc.returncode != 0:
             errors = [l for l in (proc.stdout + proc.stderr).splitlines() if "Error" in l or "error" in l]
-            first = errors[0] if errors else (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            last = (proc.stderr or proc.stdout).strip().splitlines()
+            first = errors[0] if errors else (last[-1] if last else f"exit status {proc.returncode}")
             raise BuildError(f"{Path(cmd[0]).name} failed ({first}); full log: {log}")
 
     def _load(self):
