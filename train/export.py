@@ -3,8 +3,11 @@
 The check executes the exported graph with qonnx's executor and demands, for every image,
 the same predicted label and (for models with quantized class scores) the same integer
 pre-scale outputs: sum over the pooled positions of the integer class scores, i.e. the value
-the accelerator computes before the final scale. Every conv of the graph must hold exactly
-two weight values, +-sqrt(2 / fan_in).
+the accelerator computes before the final scale. Every conv of the graph must hold, in each
+output channel c, only the two values +-a_c (a_c > 0), each weight's sign that of its latent
+weight, with a_c the scale of the model's binary-weight method computed independently in numpy:
+sqrt(2 / fan_in) (he_const), 1 (sign), mean |w_c| of the latent weights (bwn) or the learned
+scale (bwn_learned).
 
 Usage: python -m train.export CHECKPOINT [--out model.onnx] [--images N]
 """
@@ -21,9 +24,11 @@ import torch
 from train.atomic import atomic_path, write_json, write_text
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.errors import UserError
-from train.quant import he_std
 
 INTEGER_TOL = 0.05  # a float output counts as integer-valued if within this of an integer
+# bwn / bwn_learned scales: Brevitas computes mean |w| (or 2 ** the learned log2-scale) in float32,
+# the reference in float64; the two differ by float32 rounding (measured <= 2 ulps, ~2e-7).
+SCALE_RTOL = 1e-6
 
 
 def export_qonnx(model: torch.nn.Module, image_shape: tuple[int, int, int], path: Path) -> Path:
@@ -42,8 +47,44 @@ def export_qonnx(model: torch.nn.Module, image_shape: tuple[int, int, int], path
     return path
 
 
-def conv_weight_values(model_wrapper, context: dict) -> list[dict]:
-    """For every Conv node: its distinct weight values and the expected +-sqrt(2/fan_in)."""
+def expected_scales(module: torch.nn.Module, method: str) -> tuple[np.ndarray, bool]:
+    """The per-output-channel scale a_c of a binary conv, from its latent weights / scale parameter.
+
+    Returns (a as float64, one per output channel; whether the graph must equal it exactly).
+    Computed here with numpy from the method's definition, not by the quantizer under check.
+    """
+    w = module.weight.detach().cpu().numpy().astype(np.float64)
+    channels, fan_in = w.shape[0], int(np.prod(w.shape[1:]))
+    if method == "he_const":  # McDonnell: the float32 constant sqrt(2 / fan_in), exactly
+        return np.full(channels, np.float32(np.sqrt(2.0 / fan_in)), dtype=np.float64), True
+    if method == "sign":
+        return np.ones(channels), True
+    if method == "bwn":
+        return np.abs(w).reshape(channels, -1).mean(axis=1), False
+    if method == "bwn_learned":  # the parameter is log2 of the scale (Brevitas LOG_FP; keeps it positive)
+        log_scale = dict(module.named_parameters())["weight_quant.tensor_quant.scaling_impl.value"]
+        return np.exp2(log_scale.detach().cpu().numpy().astype(np.float64)).reshape(channels), False
+    raise UserError(f"no export check for weight_quant {method!r}")
+
+
+def _latent_weight(model_wrapper, conv_node) -> np.ndarray | None:
+    """The latent float weights that the conv's BipolarQuant binarizes, or None."""
+    q = model_wrapper.find_producer(conv_node.input[1])
+    if q is None or q.op_type != "BipolarQuant":
+        return None
+    return model_wrapper.get_initializer(q.input[0])
+
+
+def conv_weight_values(model_wrapper, context: dict, model: torch.nn.Module) -> list[dict]:
+    """For every Conv node: do its weights hold +-a_c per output channel, a_c the expected scale?
+
+    Each graph conv is matched to the model's conv by its latent weights (BipolarQuant's input),
+    then every weight must equal sign(latent) * a_c exactly, with a_c > 0 the graph's own value per
+    channel, and a_c must equal the independently computed expected scale (exactly for he_const
+    and sign, to SCALE_RTOL for the float32 mean / power of two of bwn and bwn_learned).
+    """
+    method = getattr(getattr(model, "cfg", None), "weight_quant", "he_const")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     rows = []
     for node in model_wrapper.graph.node:
         if node.op_type != "Conv":
@@ -51,12 +92,30 @@ def conv_weight_values(model_wrapper, context: dict) -> list[dict]:
         w = context.get(node.input[1])
         if w is None:
             w = model_wrapper.get_initializer(node.input[1])
-        fan_in = int(np.prod(w.shape[1:]))
-        values = np.unique(w)
-        rows.append({"node": node.name, "shape": list(w.shape), "values": values.tolist(),
-                     "expected": float(np.float32(he_std(fan_in))),
-                     "ok": bool(len(values) == 2 and values[0] == -values[1]
-                     and values[1] == np.float32(he_std(fan_in)))})
+        row = {"node": node.name, "shape": list(w.shape), "method": method, "ok": False}
+        rows.append(row)
+        latent = _latent_weight(model_wrapper, node)
+        module = None if latent is None else next(
+            (m for m in convs if tuple(m.weight.shape) == latent.shape
+             and np.array_equal(m.weight.detach().cpu().numpy(), latent)), None)
+        if module is None:
+            row["reason"] = "weights not binarized from a latent weight of the model (no matching BipolarQuant)"
+            continue
+        expected, exact = expected_scales(module, method)
+        flat = w.reshape(w.shape[0], -1).astype(np.float64)
+        got = np.abs(flat).max(axis=1)  # a_c as the graph holds it
+        signs = np.where(latent.reshape(w.shape[0], -1) >= 0, 1.0, -1.0)
+        two_values = bool(np.all(got > 0) and np.array_equal(flat, signs * got[:, None]))
+        rel = np.abs(got - expected) / expected
+        scale_ok = bool(np.array_equal(got, expected) if exact else np.all(rel <= SCALE_RTOL))
+        row.update({"values_per_channel": int(max(len(np.unique(r)) for r in flat)),
+                    "scale": got.tolist() if len(np.unique(got)) > 1 else float(got[0]),
+                    "expected": expected.tolist() if len(np.unique(expected)) > 1 else float(expected[0]),
+                    "max_rel_scale_error": float(rel.max()), "ok": two_values and scale_ok})
+        if not two_values:
+            row["reason"] = "weights are not sign(latent) * a_c with one a_c > 0 per output channel"
+        elif not scale_ok:
+            row["reason"] = f"scale differs from the {method} scale (max relative error {rel.max():.2e})"
     return rows
 
 
@@ -80,23 +139,22 @@ def check_export(model, onnx_path: Path, images_uint8: torch.Tensor, labels: tor
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     ctx = execute_onnx(mw, {iname: x.numpy()}, return_full_exec_context=True)
     got = ctx[oname]
-    weights = conv_weight_values(mw, ctx)
+    weights = conv_weight_values(mw, ctx, model)
     report = {
         "onnx": str(onnx_path), "images": len(x),
-        "labels_equal": int((ref.argmax(1) == got.argmax(1)).sum()),
+        "weight_quant": getattr(getattr(model, "cfg", None), "weight_quant", "he_const"),
         "conv_layers": len(weights), "conv_layers_two_values": int(sum(r["ok"] for r in weights)),
         "bad_conv_layers": [r for r in weights if not r["ok"]],
     }
-    if labels is not None:
-        report["top1_brevitas"] = float((ref.argmax(1) == labels.numpy()).mean())
-        report["top1_qonnx"] = float((got.argmax(1) == labels.numpy()).mean())
+    ref_label, got_label = ref.argmax(1), got.argmax(1)
     scale = model.head_scale()
     if scale is not None:
         positions = mw.get_tensor_shape(_pool_input(mw))[2:]
         hw = int(np.prod(positions))
         ref_i, got_i = prescale_integers(ref, scale, hw), prescale_integers(got, scale, hw)
         frac = max(np.abs(ref_i - np.rint(ref_i)).max(), np.abs(got_i - np.rint(got_i)).max())
-        diff = np.abs(np.rint(ref_i).astype(np.int64) - np.rint(got_i).astype(np.int64))
+        ref_int, got_int = np.rint(ref_i).astype(np.int64), np.rint(got_i).astype(np.int64)
+        diff = np.abs(ref_int - got_int)
         report.update({
             "integer_outputs": True, "integer_valued": bool(frac < INTEGER_TOL),
             "max_distance_from_integer": float(frac),
@@ -104,10 +162,17 @@ def check_export(model, onnx_path: Path, images_uint8: torch.Tensor, labels: tor
             "head_scale": scale, "pooled_positions": hw,
         })
         exact = report["integer_valued"] and report["integers_equal"] == len(x)
+        # The label is the first arg max of the integers, as the accelerator's TopK/LabelSelect
+        # picks it. The float outputs' arg max would depend on rounding where two classes tie.
+        ref_label, got_label = ref_int.argmax(1), got_int.argmax(1)
     else:
         report["integer_outputs"] = False  # full-precision class scores: labels only
         report["max_abs_output_diff"] = float(np.abs(ref - got).max())
         exact = True
+    report["labels_equal"] = int((ref_label == got_label).sum())
+    if labels is not None:
+        report["top1_brevitas"] = float((ref_label == labels.numpy()).mean())
+        report["top1_qonnx"] = float((got_label == labels.numpy()).mean())
     report["passed"] = bool(exact and report["labels_equal"] == len(x)
                             and report["conv_layers_two_values"] == report["conv_layers"])
     return report
@@ -121,12 +186,17 @@ def _pool_input(mw) -> str:
     return pools[0].input[0]
 
 
+SCALE_DEFINITION = {"he_const": "sqrt(2/fan_in)", "sign": "1", "bwn": "mean |w_c|",
+                    "bwn_learned": "learned, per channel"}
+
+
 def markdown_report(r: dict) -> str:
     lines = [f"# QONNX export check: {'PASSED' if r['passed'] else 'FAILED'}", "",
              f"- graph: `{r['onnx']}`",
              f"- images: {r['images']} real test images",
              f"- labels equal (Brevitas vs QONNX executor): {r['labels_equal']} / {r['images']}",
-             f"- conv layers with exactly two weight values +-sqrt(2/fan_in): "
+             f"- conv layers whose weights are +-a_c per output channel, a_c the "
+             f"{r.get('weight_quant', 'he_const')} scale ({SCALE_DEFINITION[r.get('weight_quant', 'he_const')]}): "
              f"{r['conv_layers_two_values']} / {r['conv_layers']}"]
     if r["integer_outputs"]:
         lines += [f"- integer pre-scale outputs equal: {r['integers_equal']} / {r['images']} "

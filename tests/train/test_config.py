@@ -41,6 +41,11 @@ def test_parse_override_types():
     ("model.depth=10", "depth must be 6n\\+2"),
     ("model.act_bits=12", "act_bits must be 1..8"),
     ("train.schedule.name=step", "unknown schedule"),
+    ("model.weight_quant=xnor", "weight_quant must be one of he_const, bwn, bwn_learned, sign; got 'xnor'"),
+    ("model.weight_ste=tanh", "weight_ste must be one of identity, clipped, approxsign; got 'tanh'"),
+    ("model.act_ste=null", "act_ste must be one of identity, clipped, approxsign; got None"),
+    ("model.ste_clip=0", "ste_clip must be a positive number, got 0"),
+    ("model.ste_clip=wide", "ste_clip must be a positive number, got 'wide'"),
 ])
 def test_bad_overrides_give_one_clear_line(override, match):
     with pytest.raises(UserError, match=match) as e:
@@ -55,3 +60,12 @@ def test_missing_and_broken_config_files(tmp_path):
     bad.write_text("model: {depth: [8\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("method", ["bwn", "bwn_learned", "sign"])
+def test_each_method_config_differs_from_the_default_only_in_its_method(method):
+    default, cfg = load_config(), load_config(CONFIG_DIR / f"fmnist_wrn8_2_w1a2_{method}.yaml")
+    assert cfg["model"]["weight_quant"] == method and default["model"]["weight_quant"] == "he_const"
+    cfg["model"]["weight_quant"] = "he_const"
+    assert {k: v for k, v in cfg.items() if k != "name"} == {k: v for k, v in default.items() if k != "name"}
+    assert cfg["name"] == f"fmnist_wrn8_2_w1a2_{method}"

@@ -9,7 +9,7 @@ from onnx import numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from tests.fixtures import pattern_images
+from tests.fixtures import pattern_images, spread_learned_scales
 from train.checkpoint import save_checkpoint
 from train.errors import UserError
 from train.export import check_export, export_checkpoint, export_qonnx
@@ -62,6 +62,47 @@ def test_every_exported_conv_holds_two_values(tmp_path):
     n_convs = sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
     assert report["passed"] and report["conv_layers"] == n_convs == report["conv_layers_two_values"]
     assert report["integers_equal"] == report["labels_equal"] == 4
+
+
+@pytest.mark.parametrize("method,act_bits", [("bwn", 2), ("bwn_learned", 2), ("sign", 2), ("sign", 1)])
+def test_every_weight_method_passes_the_export_check(tmp_path, method, act_bits):
+    """Labels, integer pre-scale outputs, and +-a_c per output channel with a_c the method's scale
+    (computed in numpy from the latent weights / the learned scale) for W1A2 and W1A1 models."""
+    m = warmed_model(act_bits=act_bits, weight_quant=method, act_ste="approxsign", **HW)
+    spread_learned_scales(m)
+    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
+    report = check_export(m, path, *images(6))
+    assert report["passed"], report
+    assert report["conv_layers"] == report["conv_layers_two_values"] == 10
+    assert report["integers_equal"] == report["labels_equal"] == 6 and report["weight_quant"] == method
+    scales = [numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer
+              if t.name in {n.input[1] for n in onnx.load(path).graph.node if n.op_type == "BipolarQuant"}]
+    if method.startswith("bwn"):  # one a_c per output channel, not all equal
+        weight_scales = [a for a in scales if a.ndim == 4]
+        assert len(weight_scales) == 10 and all(len(np.unique(a)) == a.shape[0] for a in weight_scales)
+    else:
+        assert scales and all(a.size == 1 and a.reshape(-1)[0] == 1.0 for a in scales)  # weights +-1
+
+
+@pytest.mark.parametrize("method,factor", [("bwn", 1 + 1e-5), ("sign", -1.0)])
+def test_check_fails_on_a_wrong_weight_scale(tmp_path, method, factor):
+    """One conv's exported scale off by a little (or negated): its weights are still two values
+    per channel, but no longer +-a_c of the method, so the check names that conv."""
+    m = warmed_model(act_bits=2, weight_quant=method, **HW)
+    spread_learned_scales(m)
+    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
+    model = onnx.load(path)
+    conv = [n for n in model.graph.node if n.op_type == "Conv"][2]
+    bq = next(n for n in model.graph.node if n.output[0] == conv.input[1])
+    init = next(t for t in model.graph.initializer if t.name == bq.input[1])
+    scale = numpy_helper.to_array(init).copy()
+    scale.reshape(-1)[0] *= factor  # channel 0 (or the whole layer for a per-tensor scale)
+    init.CopyFrom(numpy_helper.from_array(scale, init.name))
+    onnx.save(model, path)
+    report = check_export(m, path, *images(3))
+    assert not report["passed"] and report["conv_layers_two_values"] == 9
+    assert report["bad_conv_layers"][0]["node"] == conv.name
+    assert ("differs from the" if factor > 0 else "a_c > 0") in report["bad_conv_layers"][0]["reason"]
 
 
 def test_full_precision_activations_export_compares_labels(tmp_path):

@@ -42,3 +42,18 @@ def test_committed_model_is_hardware_ready_and_accurate():
     assert ckpt["history"][-1]["test_top1"] > 0.85
     graph = onnx.load(PRETRAINED.with_suffix(".onnx")).graph
     assert sum(n.op_type == "BipolarQuant" for n in graph.node) == 10
+
+
+def test_checkpoint_from_before_the_method_keys_loads_as_mcdonnell():
+    """The committed checkpoint's model_config predates weight_quant / weight_ste / act_ste /
+    ste_clip: the defaults rebuild it exactly (strict state_dict load, he_const weights)."""
+    import math
+
+    ckpt = load_checkpoint(PRETRAINED.with_suffix(".pt"))
+    assert not {"weight_quant", "weight_ste", "act_ste", "ste_clip"} & set(ckpt["model_config"])
+    model = model_from_checkpoint(ckpt)  # load_state_dict(strict=True) inside
+    assert (model.cfg.weight_quant, model.cfg.weight_ste) == ("he_const", "identity")
+    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        values = torch.unique(conv.quant_weight().value).tolist()
+        assert values == [-float(np.float32(math.sqrt(2 / fan_in))), float(np.float32(math.sqrt(2 / fan_in)))]

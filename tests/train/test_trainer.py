@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.fixtures import pattern_images, write_idx_set
-from train.config import load_config
+from train.config import load_config, validate
 from train.data import datasets
 from train.errors import UserError
 from train.trainer import fit
@@ -37,7 +37,9 @@ def test_loss_falls_and_run_dir_is_complete(tiny_cfg, tmp_path):
     assert not list((tmp_path / "run").glob("*.tmp"))  # atomic writes leave no temporaries
 
 
-def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_path):
+@pytest.mark.parametrize("weight_quant", ["he_const", "bwn_learned"])  # bwn_learned: a learned scale
+def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_path, weight_quant):
+    tiny_cfg["model"]["weight_quant"] = weight_quant
     fit(tiny_cfg, tmp_path / "straight", progress=False)
     short = {**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}
     fit(short, tmp_path / "killed", progress=False)  # "killed" after its first epoch
@@ -53,6 +55,21 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_pa
     drop = ("seconds", "train_images_per_s")
     strip = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]
     assert strip(a["history"]) == strip(b["history"])
+
+
+@pytest.mark.parametrize("model", [  # bwn trains like he_const (a scale without parameters)
+    dict(weight_quant="bwn_learned", weight_ste="approxsign"),
+    dict(weight_quant="sign", weight_ste="clipped", act_bits=1, act_ste="approxsign"),  # a W1A1 BNN
+])
+def test_each_weight_method_trains_and_exports_exactly(tiny_cfg, tmp_path, model):
+    cfg = {**tiny_cfg, "model": {**tiny_cfg["model"], **model}, "export": {"enabled": True, "check_images": 8},
+           "train": {**tiny_cfg["train"], "epochs": 2}}
+    validate(cfg)
+    final = fit(cfg, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert final["export"]["passed"] and final["export"]["weight_quant"] == model["weight_quant"]
+    assert final["export"]["conv_layers_two_values"] == final["export"]["conv_layers"] == 10
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tiny_cfg, tmp_path):

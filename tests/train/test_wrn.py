@@ -108,7 +108,9 @@ def test_input_quantizer_maps_pixels_to_integers():
 
 
 @pytest.mark.parametrize("bad", [dict(depth=10), dict(depth=4), dict(width=0), dict(act_bits=9),
-                                 dict(shortcut="max"), dict(colour="red")])
+                                 dict(shortcut="max"), dict(colour="red"), dict(weight_quant="xnor"),
+                                 dict(weight_ste="tanh"), dict(act_ste="swish"), dict(ste_clip=0),
+                                 dict(ste_clip="1.0")])
 def test_bad_model_config_is_refused(bad):
     with pytest.raises((ValueError, TypeError)):
         ModelConfig.from_dict({"depth": 8, "width": 1, **bad})
@@ -128,3 +130,30 @@ def test_avgpool_shortcut_pads_channels_with_zeros():
     pooled = torch.nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
     torch.testing.assert_close(shortcut[:, :4], pooled)
     assert torch.count_nonzero(shortcut[:, 4:]) == 0
+
+
+def test_defaults_are_mcdonnell_weights_and_brevitas_clipped_bipolar_activations():
+    cfg = ModelConfig()
+    assert (cfg.weight_quant, cfg.weight_ste, cfg.act_ste, cfg.ste_clip) == ("he_const", "identity", "clipped", 1.0)
+
+
+@pytest.mark.parametrize("method,weight_ste,act_ste,t_clip", [
+    ("he_const", "clipped", "identity", 0.5), ("bwn", "approxsign", "approxsign", 1.0),
+    ("bwn_learned", "identity", "clipped", 2.0), ("sign", "clipped", "approxsign", 1.3)])
+def test_method_and_stes_reach_every_binary_layer(method, weight_ste, act_ste, t_clip):
+    from train.quant import StraightThroughBinaryQuant
+
+    m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, **{**HW, "act_bits": 1},
+                         weight_quant=method, weight_ste=weight_ste, act_ste=act_ste, ste_clip=t_clip))
+    convs = [mod for mod in m.modules() if isinstance(mod, QuantConv2d)]
+    acts = [mod for mod in m.modules() if isinstance(mod, QuantIdentity) and mod.act_quant.bit_width() == 1]
+    assert len(convs) == 10 and len(acts) == 2 * len(m.blocks) + 1
+    for c in convs:
+        tq = c.weight_quant.tensor_quant
+        assert isinstance(tq, StraightThroughBinaryQuant)
+        assert (tq.ste_kind, tq.ste_clip, tq.scale_grad) == (weight_ste, t_clip, method == "bwn_learned")
+        scale = c.quant_weight().scale
+        assert scale.numel() == (c.out_channels if method.startswith("bwn") else 1)
+    for a in acts:
+        tq = a.act_quant.fused_activation_quant_proxy.tensor_quant
+        assert (tq.ste_kind, tq.ste_clip) == (act_ste, t_clip)

@@ -3,7 +3,9 @@
 Pre-activation blocks BN -> ReLU -> conv, (d-2)/6 blocks per stage, widths 16k/32k/64k, a
 first 3x3 conv with 16k channels, stride-2 downsampling in the first block of stages 2 and 3,
 and the head BN -> ReLU -> 1x1 conv to the classes -> BN -> global average pool.
-Every conv, first and last included, is 1-bit: sign(w) * sqrt(2 / fan_in).
+Every conv, first and last included, is 1-bit: sign(w) * sqrt(2 / fan_in) by default; the other
+binary-weight methods (``weight_quant``) and straight-through estimators (``weight_ste``,
+``act_ste``, ``ste_clip``) are in train/quant/weights.py and train/quant/ste.py.
 
 Hardware-ready variants (``act_bits`` set) quantize activations with k-bit unsigned QuantReLUs
 (k = 1: bipolar sign activations), the input to 8 bits, and both inputs of every residual add with one shared
@@ -21,10 +23,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
-from brevitas.quant import SignedBinaryActPerTensorConst
 
-from train.quant import (FixedRangeUintInput, FixedScaleSignWeight, LearnedRangeReLU, SignedResidualQuant,
-                         he_std, relu_max_init)
+from train.quant import FixedRangeUintInput, LearnedRangeReLU, SignedResidualQuant, relu_max_init
+from train.quant.ste import check_ste_clip, check_ste_kind
+from train.quant.weights import bipolar_act_kwargs, check_weight_quant, weight_quant_kwargs
 
 Shortcut = Literal["conv", "avgpool_pad"]
 
@@ -42,6 +44,12 @@ class ModelConfig:
     head_bits: int | None = None  # quantized class scores before the pool (hardware)
     bn_affine: bool = False
     shortcut: Shortcut = "avgpool_pad"
+    # Binary-weight method and straight-through estimators. The defaults are the behaviour of
+    # checkpoints written before these keys existed (their model_config lacks them).
+    weight_quant: str = "he_const"  # he_const | bwn | bwn_learned | sign
+    weight_ste: str = "identity"  # identity | clipped | approxsign (McDonnell: identity)
+    act_ste: str = "clipped"  # of 1-bit activations; Brevitas' bipolar quantizer clips at 1
+    ste_clip: float = 1.0  # t_clip of the clipped and approxsign STEs
 
     def __post_init__(self):
         if self.depth < 8 or (self.depth - 2) % 6 != 0:
@@ -54,6 +62,10 @@ class ModelConfig:
                 raise ValueError(f"{name} must be 1..8 or null, got {bits}")
         if self.shortcut not in ("conv", "avgpool_pad"):
             raise ValueError(f"shortcut must be 'conv' or 'avgpool_pad', got {self.shortcut!r}")
+        check_weight_quant(self.weight_quant)
+        for name in ("weight_ste", "act_ste"):
+            check_ste_kind(getattr(self, name), name)
+        check_ste_clip(self.ste_clip)
         if self.act_bits is not None and self.residual_bits is None:
             self.residual_bits = min(8, self.act_bits + 2)
 
@@ -80,10 +92,9 @@ class _Layers:
         pad = k // 2
         if not self.cfg.binary_weights:
             return nn.Conv2d(cin, cout, k, stride, pad, bias=False)
-        return QuantConv2d(
-            cin, cout, k, stride, pad, bias=False,
-            weight_quant=FixedScaleSignWeight, weight_scaling_const=he_std(cin * k * k),
-        )
+        return QuantConv2d(cin, cout, k, stride, pad, bias=False,
+                           **weight_quant_kwargs(self.cfg.weight_quant, cin * k * k, self.cfg.weight_ste,
+                                                 self.cfg.ste_clip))
 
     def bn(self, c: int) -> nn.Module:
         return nn.BatchNorm2d(c, affine=self.cfg.bn_affine)
@@ -94,8 +105,8 @@ class _Layers:
         if self.cfg.act_bits == 1:
             # 1-bit activations are bipolar sign(x), as in BNNs and FINN's W1A1 models. (Brevitas
             # exports an unsigned 1-bit QuantReLU as BipolarQuant, i.e. +-1, which would not
-            # match what it computes in training.)
-            return QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=False)
+            # match what it computes in training.) Its STE is model.act_ste.
+            return QuantIdentity(**bipolar_act_kwargs(self.cfg.act_ste, self.cfg.ste_clip), return_quant_tensor=False)
         return QuantReLU(act_quant=LearnedRangeReLU, bit_width=self.cfg.act_bits,
                          max_val=relu_max_init(self.cfg.act_bits), return_quant_tensor=False)
 

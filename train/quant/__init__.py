@@ -4,6 +4,9 @@ McDonnell (2018) binarizes every conv weight as ``sign(w) * c`` where ``c`` is a
 unlearned per-layer constant equal to the He-init standard deviation ``sqrt(2 / fan_in)``.
 The latent full-precision weights are updated by SGD and the gradient passes straight
 through the quantizer (d(sign(w) * c)/dw = 1, no clipping of the latent weights).
+
+The other binary-weight methods (per-channel BWN scales, Bethge's unscaled sign) are in
+``train.quant.weights``; the straight-through estimators they all share in ``train.quant.ste``.
 """
 
 from __future__ import annotations
@@ -12,23 +15,12 @@ import math
 
 import torch
 from brevitas.core.quant import BinaryQuant
-from brevitas.function.ops import binary_sign
 from brevitas.inject.enum import ScalingImplType
 from brevitas.quant.base import SignedBinaryClampedConst
 from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat, Uint8ActPerTensorFloatMaxInit
 from brevitas.quant.solver import WeightQuantSolver
 
-
-class _SignTimesScaleSTE(torch.autograd.Function):
-    """Forward sign(w) * c exactly; backward passes the gradient through unchanged."""
-
-    @staticmethod
-    def forward(ctx, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        return binary_sign(w) * scale
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad, None
+from train.quant.ste import check_ste, scaled_sign
 
 
 class StraightThroughBinaryQuant(BinaryQuant):
@@ -39,17 +31,31 @@ class StraightThroughBinaryQuant(BinaryQuant):
     8-16x and slows training badly (measured: 74% vs 81% Fashion-MNIST train top-1 after 200
     steps of a WRN-8-2). Here d(sign(w) * c)/dw = 1: the gradient w.r.t. the binarized
     weight becomes the gradient of the latent weight.
+
+    ``ste_kind`` / ``ste_clip`` pick the straight-through estimator (train.quant.ste; default
+    identity, the above). ``scale_grad``: whether the scale gets a gradient (a learned scale);
+    a scale computed from the weights (BWN's mean |w|) is treated as a constant, as larq's
+    MagnitudeAwareSign does, so no gradient flows back through the mean.
     """
+
+    def __init__(self, scaling_impl, ste_kind: str = "identity", ste_clip: float = 1.0,
+                 scale_grad: bool = False, quant_delay_steps: int = 0):
+        super().__init__(scaling_impl, quant_delay_steps=quant_delay_steps)
+        check_ste(ste_kind, ste_clip)
+        self.ste_kind, self.ste_clip, self.scale_grad = ste_kind, float(ste_clip), bool(scale_grad)
 
     def forward(self, x: torch.Tensor):
         scale = self.scaling_impl(x)
-        y = _SignTimesScaleSTE.apply(x, scale)
+        if not self.scale_grad:
+            scale = scale.detach()
+        y = scaled_sign(x, scale, self.ste_kind, self.ste_clip)
         y = self.delay_wrapper(x, y)
         return y, scale, self.zero_point(), self.bit_width()
 
 
 class FixedScaleSignWeight(SignedBinaryClampedConst, WeightQuantSolver):
-    """sign(w) * scaling_const, identity straight-through gradient, latent weights not clipped.
+    """sign(w) * scaling_const, latent weights not clipped, identity straight-through gradient
+    by default (``weight_ste_kind`` / ``weight_ste_clip`` select another).
 
     Brevitas' own ``SignedBinaryWeightPerTensorConst`` clamps the latent weights to the scale
     (the BNN recipe); McDonnell's recipe does not. The per-layer constant is passed as
