@@ -3,7 +3,7 @@
 For every image (uint8 pixels, batch 1, as exported) each stage's graph is executed with
 qonnx/finn ``execute_onnx`` and two things are compared with ``==`` against Brevitas:
 
-  * the predicted label;
+  * the predicted label (the first arg max of the integer outputs, as TopK / LabelSelect pick it);
   * the integer pre-scale outputs: the sum over the H x W pooled positions of the int8 class
     scores (Brevitas: output * H * W / head_scale, rounded after checking that it is within
     train.export.INTEGER_TOL of an integer; QONNX / FINN-ONNX graphs: the same from their float
@@ -80,7 +80,9 @@ def brevitas_reference(model: torch.nn.Module, x_uint8: torch.Tensor):
                 ints = _as_int(out * hw / scale, "Brevitas pre-scale output")
                 if not np.array_equal(ints, head.sum(axis=(2, 3))[0]):
                     raise AssertionError("Brevitas: pooled output differs from the sum of the head's integers")
-                refs.append((int(out.argmax()), ints, list(captured)))
+                # the first arg max of the integers, as TopK / LabelSelect pick it: where two classes
+                # tie, the float output's arg max would depend on rounding
+                refs.append((int(np.argmax(ints)), ints, list(captured)))
     finally:
         for h in handles:
             h.remove()
@@ -162,6 +164,7 @@ def check_stage(stage: str, model, x_uint8: np.ndarray, refs, scale: float) -> S
         if ints is None:  # a float graph: the pooled mean of the class scores times head_scale
             hw = int(np.prod(ref_quant[-1].shape[2:]))
             ints = _as_int(fout * hw / scale, f"{stage} output")
+            label = int(np.argmax(ints))  # as for Brevitas: the first arg max of the integers
         res.images += 1
         res.labels_equal += int(label == ref_label)
         res.integers_equal += int(np.array_equal(ints, ref_ints))

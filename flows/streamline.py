@@ -267,10 +267,17 @@ def _linear_moves():
 
 
 def _residual_moves():
-    """Scales through the residual topology: x*C + y*C -> (x + y)*C, scalar ops past forks."""
+    """Scales through the residual topology: x*C + y*C -> (x + y)*C, scalar ops past forks.
+
+    MoveMulPastFork also moves per-channel Muls past forks (one copy per branch, exact): the
+    per-output-channel weight scales of the bwn / bwn_learned methods, which FINN's
+    FoldQuantWeights leaves as a Mul after the conv. The first conv's output forks into the
+    first block's branch and its identity shortcut; each copy is then absorbed into that
+    branch's thresholds (AbsorbMulIntoMultiThreshold, the scales being positive).
+    """
     from finn.transformation.streamline import reorder
 
-    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork()]
+    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork(), reorder.MoveMulPastFork()]
 
 
 def _layout_moves():

@@ -3,7 +3,9 @@
 Small WRNs (1 input channel, 12x12 images): the depth-8 WRN (identity block, then two
 downsampling blocks with 1-bit 1x1 stride-2 conv shortcuts) and a one-stage variant without
 downsampling (two identity-shortcut blocks at 16 channels, pooled over 12x12), each with 2- and
-4-bit activations. No Vivado needed: finn-plus' python execution of the generic hardware layers.
+4-bit activations; and the depth-8 WRN with each binary-weight method (per-channel BWN scales,
+learned or computed, and Bethge's unscaled sign). No Vivado needed: finn-plus' python execution
+of the generic hardware layers.
 """
 
 from __future__ import annotations
@@ -18,23 +20,25 @@ from onnx import TensorProto, helper
 
 from flows.exactness import check_exactness, summary
 from flows.streamline import LoweringError, lower_wrn
-from tests.fixtures import pattern_images
+from tests.fixtures import pattern_images, spread_learned_scales
 from train.export import export_qonnx
 from train.models.wrn import _Layers, build_model
 
 HW = dict(input_bits=8, residual_bits=4, head_bits=8, shortcut="conv")
 SIZE, IMAGES = 12, 10
+STREAMLINED = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK")
 # What the dataflow partition may hold after specialize_layers (1-bit MVAUs are HLS-only).
 ALLOWED = {"MVAU_hls", "Thresholding_rtl", "Thresholding_hls", "ConvolutionInputGenerator_rtl",
            "ConvolutionInputGenerator_hls", "FMPadding_rtl", "FMPadding_hls", "DuplicateStreams_hls",
            "ElementwiseAdd_hls", "AddStreams_hls", "GlobalAccPool_hls", "LabelSelect_hls"}
 
 
-def small_wrn(variant: str, act_bits: int, seed: int = 0):
+def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "he_const"):
     """depth8: WRN-8-1 (with downsampling). stage1: two identity blocks, no downsampling."""
     torch.manual_seed(seed)
     depth = 8 if variant == "depth8" else 14
-    m = build_model(dict(depth=depth, width=1, in_channels=1, num_classes=10, act_bits=act_bits, **HW))
+    m = build_model(dict(depth=depth, width=1, in_channels=1, num_classes=10, act_bits=act_bits,
+                         weight_quant=weight_quant, **HW))
     if variant == "stage1":  # keep the first stage's blocks only, and a head for its 16 channels
         layers = _Layers(m.cfg)
         m.blocks = m.blocks[:2]
@@ -44,14 +48,16 @@ def small_wrn(variant: str, act_bits: int, seed: int = 0):
     with torch.no_grad():  # BN statistics and quantizer scales away from their init
         for i in range(0, 64, 16):
             m(torch.from_numpy(x[i:i + 16, None]).float() / 255)
+    spread_learned_scales(m, seed)  # bwn_learned: scales no longer mean |w|, as after training
     return m.eval()
 
 
 @functools.lru_cache(maxsize=None)
-def lowered(variant: str, act_bits: int, root: str):
-    m = small_wrn(variant, act_bits)
-    path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / f"{variant}_a{act_bits}.onnx")
-    return m, lower_wrn(path, f"{root}/{variant}_a{act_bits}")
+def lowered(variant: str, act_bits: int, root: str, weight_quant: str = "he_const"):
+    m = small_wrn(variant, act_bits, weight_quant=weight_quant)
+    name = f"{variant}_a{act_bits}" + ("" if weight_quant == "he_const" else f"_{weight_quant}")
+    path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / f"{name}.onnx")
+    return m, lower_wrn(path, f"{root}/{name}")
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +76,7 @@ def eval_images():
 def test_lowers_completely_and_exactly(root, variant, act_bits):
     m, stages = lowered(variant, act_bits, root)
     assert "Conv" in {n.op_type for n in stages["finn"].graph.node}  # each stage is its own graph
-    assert {n.op_type for n in stages["streamlined"].graph.node} <= {
-        "MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK"}
+    assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED)
     df = stages["dataflow"]
     ops = [n.op_type for n in df.graph.node]
     assert set(ops) <= ALLOWED, set(ops) - ALLOWED
@@ -88,6 +93,31 @@ def test_lowers_completely_and_exactly(root, variant, act_bits):
     results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
     assert all(r.passed for r in results.values()), summary(results)
     assert all(r.images == IMAGES for r in results.values())
+
+
+@pytest.mark.parametrize("weight_quant", ["bwn", "bwn_learned", "sign"])  # he_const: the test above
+def test_every_weight_method_lowers_to_bipolar_weights_exactly(root, weight_quant):
+    """The per-channel weight scales (a Mul after each conv once FINN folds the BipolarQuant) end
+    up in the following thresholds: the hardware holds +-1 weights only, and every stage equals
+    Brevitas in integers."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    m, stages = lowered("depth8", 2, root, weight_quant)
+    q = [n for n in stages["qonnx"].graph.node if n.op_type == "BipolarQuant"]
+    scales = [stages["qonnx"].get_initializer(n.input[1]) for n in q]
+    per_channel = [s for s in scales if s is not None and s.size > 1]
+    assert len(per_channel) == (10 if weight_quant.startswith("bwn") else 0)  # what is being folded
+    assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED)  # no Mul left
+    df = stages["dataflow"]
+    ops = [n.op_type for n in df.graph.node]
+    assert set(ops) <= ALLOWED, set(ops) - ALLOWED
+    mvaus = [n for n in df.graph.node if n.op_type == "MVAU_hls"]
+    assert len(mvaus) == sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules()) == 10
+    for n in mvaus:
+        assert getCustomOp(n).get_nodeattr("weightDataType") == "BIPOLAR"
+        assert set(np.unique(df.get_initializer(n.input[1])).tolist()) == {-1.0, 1.0}
+    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)
 
 
 def test_mismatch_names_the_first_divergent_node(root):
