@@ -25,7 +25,8 @@ help:
 	@echo "make test       run the test suite (slow tests skipped, with a reason)"
 	@echo "make test-slow  run the slow tests too"
 	@echo "make bench      training-throughput benchmark (1-bit vs full precision)"
-	@echo "make bitstream  FINN build of MODEL for BOARD (default $(BOARD)); exit 3 = needs Vivado/Vitis"
+	@echo "make bitstream  FINN build of MODEL for BOARD (default $(BOARD)) + yosys estimate of its RTL"
+	@echo "                (FLOW_ARGS=--no-synth skips the estimate); exit 3 = needs Vivado/Vitis"
 	@echo "make verify     per-layer RTL grid (Verilator) + the whole accelerator of MODEL on real images"
 	@echo "make bench-hw   Verilator simulation speed, shared-library build time, yosys run time"
 	@echo "make verify-flow  lowered graphs vs Brevitas on real test images, into the build report"
@@ -74,8 +75,8 @@ bench: venv data
 	$(BIN)/python bench/train_throughput.py
 
 # Stage 2: the FINN build. Without Vivado/Vitis it does everything that needs no vendor tool
-# (stages, folding for the board, FINN estimates, code generation, report) and exits with 3,
-# naming the first step that needs them.
+# (stages, folding for the board, FINN estimates, code generation, the yosys resource estimate
+# of the generated RTL, report) and exits with 3, naming the first step that needs them.
 bitstream: venv
 	$(BIN)/python -m flows build --board $(BOARD) --model $(MODEL) --out $(OUT) $(FLOW_ARGS)
 

@@ -1,6 +1,7 @@
 """Command line of the FINN flow.
 
   python -m flows build  --board pynq-z2 [--model X.onnx] [--out build] [--folding f.json] [--margin 0.15]
+                         [--no-synth] [--synth-jobs N]
   python -m flows verify --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100] [--out build]
 
 Exit status: 0 done; 2 bad input (one `error: ...` line; a design too large for the board also
@@ -11,6 +12,7 @@ Vivado / Vitis HLS; 1 the exactness check failed (verify).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,9 +38,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="rtl: this project's RTL for FINN's HLS-only layers (default); hls: keep FINN's HLS")
     b.add_argument("--vendor-free", action="store_true",
                    help="stop after the part that needs no Vivado/Vitis (exit 0), even where they are installed")
+    b.add_argument("--no-synth", action="store_true",
+                   help="skip the yosys resource estimate of the generated RTL (minutes on a first build)")
+    b.add_argument("--synth-jobs", type=int, default=min(4, os.cpu_count() or 1),
+                   help="yosys processes at a time for the estimate (default: CPUs, at most 4)")
     v.add_argument("--checkpoint", type=Path, help="the Brevitas checkpoint (default: the model path with .pt)")
     v.add_argument("--images", type=int, default=100, help="real test images to compare on (default 100)")
     return p.parse_args(argv)
+
+
+def synth_progress(done: int, total: int, layer: str) -> None:
+    print(f"[flows] yosys {done}/{total}: {layer}", flush=True)
 
 
 def run(args) -> int:
@@ -47,7 +57,8 @@ def run(args) -> int:
 
         report = build(args.model, args.board, args.out, args.folding, args.margin,
                        vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max,
-                       hw_backend=args.hw_backend)
+                       hw_backend=args.hw_backend, synth=not args.no_synth, synth_jobs=args.synth_jobs,
+                       progress=synth_progress)
         s = report["summary"]
         print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
         return 0

@@ -11,8 +11,10 @@ Stages, each saved as ONNX in the build folder <out>/<model stem>_<board>/:
 
 then, without vendor tools: FINN's step_generate_estimate_reports (report/*.json), FINN's
 step_hw_codegen (RTL for the RTL layers, HLS C++ + Tcl for the HLS layers, under codegen/),
-and this project's report.{json,md,png}. With Vivado / Vitis HLS present, FINN's own steps
-follow, in finn-plus' default order (step_generate_hardware = codegen + ipgen + FIFO sizing):
+with ``synth=True`` (the CLI's default) a yosys synth_xilinx estimate of every layer's RTL
+(hw.synth_accel, work folder synth/), and this project's report.{json,md,png}. With Vivado /
+Vitis HLS present, FINN's own steps follow, in finn-plus' default order
+(step_generate_hardware = codegen + ipgen + FIFO sizing):
 step_hw_ipgen ... step_deployment_package. Without them the build stops with VendorStepsNeeded
 (exit status 3), naming the first step that needs them.
 """
@@ -51,6 +53,8 @@ class Build:
     folding_file: Path | None = None
     mvau_wwidth_max: int = 36
     hw_backend: str = "rtl"  # "rtl": this project's RTL where it can; "hls": FINN's HLS layers
+    synth: bool = False      # run the yosys estimate (minutes on first use; cached per layer after)
+    synth_jobs: int = 1      # yosys processes at a time
     timings: dict = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
@@ -209,6 +213,19 @@ def generate_code(b: Build, model, cfg, steps):
                    "layers": layers}
 
 
+def synthesis_estimate(b: Build, model, codegen: dict, progress=None) -> dict:
+    """yosys synth_xilinx per layer of the generated RTL, against the whole board (margin 0: the
+    folding margin is for FINN's estimates; this says how much of the chip the RTL takes)."""
+    if not b.synth:
+        return {"skipped": "not run (--no-synth, or a build made for `make verify`; `make bitstream` runs it)"}
+    if not codegen.get("ok"):
+        return {"skipped": "not run: FINN's code generation failed, there is no RTL to synthesize"}
+    from hw.synth_accel import synthesis_section
+
+    with _Timer(b.timings, "synthesis"):
+        return synthesis_section(model, b.board, b.build_dir, jobs=b.synth_jobs, progress=progress)
+
+
 def run_vendor_steps(b: Build, model, steps) -> list[str]:
     """FINN's own steps after code generation, as in finn-plus' default build (needs Vivado)."""
     cfg = dataflow_config(b, vendor=True)
@@ -221,7 +238,7 @@ def run_vendor_steps(b: Build, model, steps) -> list[str]:
     return done
 
 
-def make_report(b: Build, folding, estimates: dict, codegen: dict, vendor: dict) -> dict:
+def make_report(b: Build, folding, estimates: dict, codegen: dict, vendor: dict, synthesis: dict) -> dict:
     from flows.folding import layers_as_dicts
     from flows.report import design_summary
 
@@ -233,7 +250,7 @@ def make_report(b: Build, folding, estimates: dict, codegen: dict, vendor: dict)
                     "config": "folding_config.json", "mvau_wwidth_max": b.mvau_wwidth_max},
         "layers": layers,
         "summary": design_summary(layers, b.board.resources, folding.budget, b.board.clock_mhz),
-        "finn_estimate_reports": estimates, "codegen": codegen, "vendor_steps": vendor,
+        "finn_estimate_reports": estimates, "codegen": codegen, "synthesis": synthesis, "vendor_steps": vendor,
         "timings_s": dict(b.timings),
     }
 
@@ -244,12 +261,14 @@ def make_report(b: Build, folding, estimates: dict, codegen: dict, vendor: dict)
 
 def build(model_path, board_name: str, out="build", folding_file=None, margin: float = DEFAULT_MARGIN,
           boards_dir: Path = BOARDS_DIR, vendor_free: bool = False, mvau_wwidth_max: int = 36,
-          hw_backend: str = "rtl") -> dict:
+          hw_backend: str = "rtl", synth: bool = False, synth_jobs: int = 1, progress=None) -> dict:
     """Run the build; return the report. Raises UserError (bad input), LoweringError (a node
     FINN cannot map) and VendorStepsNeeded (done without vendor tools; Vivado/Vitis absent).
     vendor_free=True stops after the vendor-free part, whether the tools are present or not.
     hw_backend: "rtl" (default) puts this project's RTL in place of FINN's HLS layers after
-    folding; "hls" keeps FINN's HLS layers (their RTL then needs Vitis HLS)."""
+    folding; "hls" keeps FINN's HLS layers (their RTL then needs Vitis HLS).
+    synth: add the yosys resource estimate of the generated RTL (report section "synthesis"),
+    ``synth_jobs`` yosys processes at a time; progress(done, total, layer) after each layer."""
     from flows.finn_env import finn_log_to, import_finn, missing_vendor_tools
     from flows.report import write_report
 
@@ -259,8 +278,10 @@ def build(model_path, board_name: str, out="build", folding_file=None, margin: f
     require_quantized_activations(model, Path(model_path))
     if hw_backend not in ("rtl", "hls"):
         raise UserError(f"hw backend must be 'rtl' or 'hls', got {hw_backend!r}")
+    if synth_jobs < 1:
+        raise UserError(f"synth jobs must be >= 1, got {synth_jobs}")
     b = Build(Path(model_path), board, build_dir_for(model_path, board, Path(out)), margin,
-              Path(folding_file) if folding_file else None, mvau_wwidth_max, hw_backend)
+              Path(folding_file) if folding_file else None, mvau_wwidth_max, hw_backend, synth, synth_jobs)
     b.build_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     steps = import_finn(b.path("codegen"))
@@ -272,22 +293,32 @@ def build(model_path, board_name: str, out="build", folding_file=None, margin: f
         model, kept_hls = use_project_rtl(b, folding.model)
         model, codegen = generate_code(b, model, cfg, steps)
         codegen["kept_hls"] = kept_hls
+        synthesis = synthesis_estimate(b, model, codegen, progress)
         b.timings["vendor_free_total"] = round(time.perf_counter() - t0, 3)
         vendor = {"done": [], "stopped_at": None, "reason": None}
         if vendor_free:
             vendor.update(stopped_at=VENDOR_STEPS[0], reason="not run (--vendor-free)")
         elif missing_vendor_tools():
             vendor.update(stopped_at=VENDOR_STEPS[0], reason=missing_vendor_tools())
-        report = make_report(b, folding, estimates, codegen, vendor)
+        report = make_report(b, folding, estimates, codegen, vendor, synthesis)
         write_report(b.build_dir, report)
         if vendor["stopped_at"]:
             if vendor_free:
                 return report
             raise VendorStepsNeeded(vendor_stop_message(b, report, vendor["reason"]))
         vendor["done"] = run_vendor_steps(b, model, steps)
-        report = make_report(b, folding, estimates, codegen, vendor)
+        report = make_report(b, folding, estimates, codegen, vendor, synthesis)
         write_report(b.build_dir, report)
     return report
+
+
+def synthesis_summary(section: dict) -> str:
+    """The yosys estimate in a few words, for the one-line exit message."""
+    if "totals" not in section:
+        return ""
+    t, pct = section["totals"], section["used_pct"]
+    used = ", ".join(f"{t[k]:,.0f} {k} ({pct[k]:.0f}%)" for k in ("LUT", "FF", "BRAM36") if pct.get(k) is not None)
+    return f", yosys estimate {used}" + ("" if section.get("complete") else " (incomplete)")
 
 
 def vendor_stop_message(b: Build, report: dict, missing: str) -> str:
@@ -295,6 +326,7 @@ def vendor_stop_message(b: Build, report: dict, missing: str) -> str:
     made = (f"stage ONNX files, folding for est. {s['estimated_fps']:,.0f} FPS "
             f"({s['percent_of_board']['LUT']:.0f}% LUT, {s['percent_of_board']['BRAM36']:.0f}% BRAM36), "
             f"FINN estimate reports, report.md/json/png"
-            + (f", RTL for {c['rtl_layers']} layers and HLS C++ for {c['hls_layers']} layers" if c.get("ok") else ""))
+            + (f", RTL for {c['rtl_layers']} layers and HLS C++ for {c['hls_layers']} layers" if c.get("ok") else "")
+            + synthesis_summary(report.get("synthesis") or {}))
     return (f"{missing}: stopped before {FIRST_VENDOR_STEP}; "
             f"produced in {b.build_dir}: {made}")

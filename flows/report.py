@@ -2,9 +2,10 @@
 
 Per layer: name, op type, PE, SIMD, FINN's estimated cycles per frame, LUT, BRAM36 (and DSP,
 URAM). Totals against the board's resources, the bottleneck layer and the estimated
-throughput clock / max(cycles). Every file is written atomically; report.md and report.png
-are rendered from the JSON, so a later step (verify-flow's exactness check) adds a section to
-the JSON and re-renders the other two.
+throughput clock / max(cycles). The "synthesis" section (hw.synth_accel: yosys on the generated
+RTL) is rendered next to FINN's estimates, with both totals side by side. Every file is written
+atomically; report.md and report.png are rendered from the JSON, so a later step (verify-flow's
+exactness check) adds a section to the JSON and re-renders the other two.
 """
 
 from __future__ import annotations
@@ -118,6 +119,27 @@ def _vendor_section(report: dict) -> list[str]:
     return lines + [""]
 
 
+def _synthesis_section(report: dict) -> list[str]:
+    sec = report.get("synthesis")
+    if not sec:
+        return []
+    if "skipped" in sec:
+        return ["## Synthesis estimate (yosys)", "", f"- {sec['skipped']}", ""]
+    from hw.synth import markdown_lines
+
+    lines = markdown_lines(sec, "Synthesis estimate", level=2)
+    s = report.get("summary")
+    if s:  # FINN's estimate beside yosys's, for the kinds both give
+        t = sec["totals"]
+        lines += ["", "| total | FINN estimate (layers only) | yosys (every RTL module) | board |",
+                  "|---|---:|---:|---:|"]
+        for k in ("LUT", "FF", "BRAM36", "DSP"):
+            finn = _fmt(s["totals"][k]) if k in s["totals"] else "- (FINN estimates no FFs)"
+            board = sec["budget"].get(k)
+            lines.append(f"| {k} | {finn} | {_fmt(t[k])} | {_fmt(board) if board is not None else '-'} |")
+    return lines + [""]
+
+
 def _exactness_section(report: dict) -> list[str]:
     e = report.get("exactness")
     if not e:
@@ -141,7 +163,8 @@ def render_markdown(report: dict) -> str:
                   if report.get("summary") else f"- part {report['part']}", ""]
     if report.get("layers"):
         lines += _design_section(report)
-    lines += _codegen_section(report) + _vendor_section(report) + _exactness_section(report)
+    lines += (_codegen_section(report) + _synthesis_section(report) + _vendor_section(report)
+              + _exactness_section(report))
     if report.get("timings_s"):
         lines += ["## Build time", "", ", ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items()), ""]
     return "\n".join(lines)

