@@ -127,7 +127,8 @@ def main() -> int:
                   + (f", export {'passed' if r['export_passed'] else 'FAILED'}" if a.export else ""), flush=True)
     bs = cfg["train"]["batch_size"]
     result = {
-        "config": a.config, "model": f"WRN-{cfg['model']['depth']}-{cfg['model']['width']}",
+        "config": str(Path(a.config).resolve().relative_to(ROOT)) if Path(a.config).resolve().is_relative_to(ROOT)
+        else a.config, "model": f"WRN-{cfg['model']['depth']}-{cfg['model']['width']}",
         "dataset": cfg["data"]["dataset"], "train_images": a.train_images, "test_images": len(ds.test_y),
         "clean_train_images": min(10_000, a.train_images), "batch_size": bs,
         "steps": (a.train_images + bs - 1) // bs, "seed": a.seed, "threads": a.threads,
