@@ -13,6 +13,7 @@ import yaml
 
 from train.errors import UserError
 from train.models.wrn import ModelConfig
+from train.optim import validate as validate_optim
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "fmnist_wrn8_2_w1a2.yaml"
@@ -34,6 +35,8 @@ DEFAULTS: dict = {
         "batch_size": 125,
         "lr": 0.1,
         "momentum": 0.9,
+        "optimizer": "sgd",  # sgd | adam (train/optim.py); lr and schedule apply to both
+        "weight_update": "binaryconnect",  # binaryconnect (latent float weights) | stochastic_rounding
         "weight_decay": 5e-4,  # conv weights only, never BatchNorm or quantizer scales
         "schedule": {"name": "sgdr", "t0": 1, "t_mult": 2},
         "eval_batch_size": 1000,
@@ -109,3 +112,4 @@ def validate(cfg: dict) -> None:
         raise UserError("train.epochs and train.batch_size must be >= 1")
     if t["schedule"]["name"] not in ("sgdr", "constant"):
         raise UserError(f"unknown schedule '{t['schedule']['name']}' (known: sgdr, constant)")
+    validate_optim(cfg)

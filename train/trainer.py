@@ -1,4 +1,4 @@
-"""The training loop: SGD + momentum, SGDR, cutout; resumable, deterministic with a seed.
+"""The training loop: SGD + momentum or Adam, SGDR, cutout; resumable, deterministic with a seed.
 
 A run directory holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` and
 ``best.pt`` (written atomically), ``curves.png`` and, at the end, ``final.json``.
@@ -24,6 +24,7 @@ from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
 from train.errors import UserError
 from train.models.wrn import build_model, count_conv_weights
+from train.optim import build_optimizer, rounding_generator, weight_update_hook
 from train.plot import plot_history
 from train.schedule import lr_at
 
@@ -65,9 +66,11 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool) -> dict:
+def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rounding=None) -> dict:
+    """``rounding``: train.optim.StochasticRounding run after every optimizer step (None: BC)."""
     tcfg, flip_ok = cfg["train"], DATASETS[ds.name][2]
     gen = epoch_generator(cfg["seed"], epoch)
+    sr_gen = rounding_generator(cfg["seed"], epoch) if rounding is not None else None
     n, bs = len(ds.train_y), tcfg["batch_size"]
     perm = torch.randperm(n, generator=gen)
     steps = (n + bs - 1) // bs
@@ -87,6 +90,8 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool) -> 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if rounding is not None:
+            rounding.round_all(sr_gen)
         loss_sum += loss.item() * len(y)
         correct += (out.argmax(1) == y).sum().item()
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.4f}")
@@ -96,8 +101,11 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool) -> 
 
 
 def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
-        export: bool | None = None) -> dict:
-    """Train ``cfg`` in ``run_dir``; return the final report (also written as final.json)."""
+        export: bool | None = None, ds=None) -> dict:
+    """Train ``cfg`` in ``run_dir``; return the final report (also written as final.json).
+
+    ``ds``: an already loaded data set (e.g. a benchmark's subset) instead of ``cfg['data']``'s.
+    """
     run_dir = Path(run_dir)
     last = run_dir / "last.pt"
     if resume:
@@ -113,16 +121,17 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
     device = pick_device(cfg["device"])
-    ds = load_dataset(cfg["data"], cfg["seed"])
+    ds = ds if ds is not None else load_dataset(cfg["data"], cfg["seed"])
     torch.manual_seed(cfg["seed"])
     model_cfg = {**cfg["model"], "in_channels": ds.image_shape[0], "num_classes": ds.num_classes}
     model = build_model(model_cfg)
+    rounding = weight_update_hook(model, cfg)  # SR: weights onto their grid; BC: None
     if resume:
         # before the optimizer is built: Brevitas' scale parameters are new objects after loading
         model.load_state_dict(ckpt["model"])
         restore_quant_stats(model, ckpt.get("quant_stats", {}))
     model.to(device)
-    opt = torch.optim.SGD(param_groups(model, tcfg["weight_decay"]), lr=tcfg["lr"], momentum=tcfg["momentum"])
+    opt = build_optimizer(model, tcfg)
     history, best, start = [], None, 0
     if resume:
         opt.load_state_dict(ckpt["optimizer"])
@@ -135,7 +144,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
           f"{count_conv_weights(model)} conv weights, device {device}, epochs {start + 1}..{tcfg['epochs']}",
           flush=True)
     for epoch in range(start, tcfg["epochs"]):
-        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress)}
+        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress, rounding)}
         row["test_loss"], row["test_top1"] = evaluate(model, ds.test_x, ds.test_y, tcfg["eval_batch_size"], device)
         if ds.val_y is not None:
             row["val_loss"], row["val_top1"] = evaluate(model, ds.val_x, ds.val_y, tcfg["eval_batch_size"], device)

@@ -37,9 +37,19 @@ def test_loss_falls_and_run_dir_is_complete(tiny_cfg, tmp_path):
     assert not list((tmp_path / "run").glob("*.tmp"))  # atomic writes leave no temporaries
 
 
-@pytest.mark.parametrize("weight_quant", ["he_const", "bwn_learned"])  # bwn_learned: a learned scale
-def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_path, weight_quant):
-    tiny_cfg["model"]["weight_quant"] = weight_quant
+def with_update(cfg: dict, optimizer: str, weight_update: str) -> dict:
+    lr = 0.05 if optimizer == "sgd" else 0.005  # Adam moves each weight by ~lr per step
+    return {**cfg, "train": {**cfg["train"], "optimizer": optimizer, "weight_update": weight_update, "lr": lr}}
+
+
+@pytest.mark.parametrize("weight_quant,optimizer,weight_update", [
+    ("he_const", "sgd", "binaryconnect"), ("bwn_learned", "sgd", "binaryconnect"),  # bwn_learned: a learned scale
+    ("he_const", "adam", "binaryconnect"), ("he_const", "sgd", "stochastic_rounding"),
+])  # Adam with SR: both pieces are covered here, their combination in the determinism test below
+def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_path, weight_quant, optimizer,
+                                                                 weight_update):
+    tiny_cfg = with_update(tiny_cfg, optimizer, weight_update)
+    tiny_cfg["model"] = {**tiny_cfg["model"], "weight_quant": weight_quant}
     fit(tiny_cfg, tmp_path / "straight", progress=False)
     short = {**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}
     fit(short, tmp_path / "killed", progress=False)  # "killed" after its first epoch
@@ -97,3 +107,20 @@ def test_weight_decay_only_on_conv_weights():
     conv_weights = {id(mod.weight) for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)}
     assert {id(p) for p in decay["params"]} == conv_weights
     assert len(no_decay["params"]) > 0 and no_decay["weight_decay"] == 0.0
+
+
+def test_stochastic_rounding_run_is_deterministic_and_stays_on_the_grid(tiny_cfg, tmp_path):
+    cfg = with_update({**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}, "adam", "stochastic_rounding")
+    fit(cfg, tmp_path / "a", progress=False)
+    fit(cfg, tmp_path / "b", progress=False)
+    fit({**cfg, "seed": 1}, tmp_path / "c", progress=False)
+    a, b, c = (torch.load(tmp_path / r / "last.pt", weights_only=False)["model"] for r in "abc")
+    conv_keys = [k for k, v in a.items() if k.endswith(".weight") and v.dim() == 4]
+    assert len(conv_keys) == 10  # WRN-8-1 with conv shortcuts: 8 + 2 shortcut convs
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert any(not torch.equal(a[k], c[k]) for k in conv_keys)
+    for k in conv_keys:  # reference grid from the shape: +-sqrt(2 / fan_in)
+        fan_in = a[k][0].numel()
+        c32 = float(torch.tensor((2.0 / fan_in) ** 0.5, dtype=torch.float32))
+        assert set(torch.unique(a[k]).tolist()) == {-c32, c32}, k
