@@ -33,12 +33,12 @@ ALLOWED = {"MVAU_hls", "Thresholding_rtl", "Thresholding_hls", "ConvolutionInput
            "ElementwiseAdd_hls", "AddStreams_hls", "GlobalAccPool_hls", "LabelSelect_hls"}
 
 
-def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "he_const"):
+def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "he_const", head_bn_affine=False):
     """depth8: WRN-8-1 (with downsampling). stage1: two identity blocks, no downsampling."""
     torch.manual_seed(seed)
     depth = 8 if variant == "depth8" else 14
     m = build_model(dict(depth=depth, width=1, in_channels=1, num_classes=10, act_bits=act_bits,
-                         weight_quant=weight_quant, **HW))
+                         weight_quant=weight_quant, head_bn_affine=head_bn_affine, **HW))
     if variant == "stage1":  # keep the first stage's blocks only, and a head for its 16 channels
         layers = _Layers(m.cfg)
         m.blocks = m.blocks[:2]
@@ -49,13 +49,19 @@ def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "h
         for i in range(0, 64, 16):
             m(torch.from_numpy(x[i:i + 16, None]).float() / 255)
     spread_learned_scales(m, seed)  # bwn_learned: scales no longer mean |w|, as after training
+    if head_bn_affine:  # learned per-class scales of both signs (a negative one flips the class)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            m.head_bn_out.weight.copy_(torch.randn(10, generator=g) * 2)
+            m.head_bn_out.bias.copy_(torch.randn(10, generator=g))
     return m.eval()
 
 
 @functools.lru_cache(maxsize=None)
-def lowered(variant: str, act_bits: int, root: str, weight_quant: str = "he_const"):
-    m = small_wrn(variant, act_bits, weight_quant=weight_quant)
-    name = f"{variant}_a{act_bits}" + ("" if weight_quant == "he_const" else f"_{weight_quant}")
+def lowered(variant: str, act_bits: int, root: str, weight_quant: str = "he_const", head_bn_affine=False):
+    m = small_wrn(variant, act_bits, weight_quant=weight_quant, head_bn_affine=head_bn_affine)
+    name = (f"{variant}_a{act_bits}" + ("" if weight_quant == "he_const" else f"_{weight_quant}")
+            + ("_headaffine" if head_bn_affine else ""))
     path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / f"{name}.onnx")
     return m, lower_wrn(path, f"{root}/{name}")
 
@@ -71,10 +77,10 @@ def eval_images():
     return torch.from_numpy(x[:, None])
 
 
-@pytest.mark.parametrize("act_bits", [2, 4])
+@pytest.mark.parametrize("act_bits,head_bn_affine", [(2, False), (4, False), (2, True)])
 @pytest.mark.parametrize("variant", ["depth8", "stage1"])
-def test_lowers_completely_and_exactly(root, variant, act_bits):
-    m, stages = lowered(variant, act_bits, root)
+def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine):
+    m, stages = lowered(variant, act_bits, root, head_bn_affine=head_bn_affine)
     assert "Conv" in {n.op_type for n in stages["finn"].graph.node}  # each stage is its own graph
     assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED)
     df = stages["dataflow"]

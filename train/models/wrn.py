@@ -43,6 +43,12 @@ class ModelConfig:
     residual_bits: int | None = None  # shared quantizer on both add inputs; default: act_bits + 2
     head_bits: int | None = None  # quantized class scores before the pool (hardware)
     bn_affine: bool = False
+    # The head's last BN (before the pool): without affine (the paper) every class score has unit
+    # variance, so the logits stay within a few units and softmax cannot become confident: a
+    # small binary WRN then underfits (Fashion-MNIST WRN-8-2 W1A2, one epoch: train loss 1.24 ->
+    # 0.79, test top-1 75.3% -> 79.5% with a learned per-class scale and offset). It folds into
+    # the head's thresholds like every other BN.
+    head_bn_affine: bool = False
     shortcut: Shortcut = "avgpool_pad"
     # Binary-weight method and straight-through estimators. The defaults are the behaviour of
     # checkpoints written before these keys existed (their model_config lacks them).
@@ -169,7 +175,7 @@ class WRN(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head_bn, self.head_relu = layers.bn(cin), layers.relu()
         self.head_conv = layers.conv(cin, cfg.num_classes, 1)
-        self.head_bn_out = nn.BatchNorm2d(cfg.num_classes, affine=False)
+        self.head_bn_out = nn.BatchNorm2d(cfg.num_classes, affine=cfg.head_bn_affine)
         self.head_quant = (
             QuantIdentity(act_quant=SignedResidualQuant, bit_width=cfg.head_bits, return_quant_tensor=False)
             if cfg.head_bits is not None else nn.Identity()
