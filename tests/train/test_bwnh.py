@@ -14,7 +14,7 @@ from scipy.optimize import minimize_scalar
 
 from tests.fixtures import pattern_images, write_idx_set
 from train.bwnh.cli import main as bwnh_main
-from train.bwnh.convert import bwnh_from_checkpoint
+from train.bwnh.convert import bwnh_from_checkpoint, load_binary_init
 from train.bwnh.hashing import hash_layer, optimal_scale
 from train.bwnh.layerwise import binarize
 from train.checkpoint import save_checkpoint
@@ -234,17 +234,54 @@ def test_missing_or_binary_checkpoints_are_one_clear_error(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: ") and "full-precision" in err[0]
 
 
-def test_cli_writes_the_reports(tmp_path, monkeypatch):
+@pytest.fixture
+def fixture_data(tmp_path, monkeypatch):
+    """12x12 Fashion-MNIST-format fixture images instead of the real data set."""
     monkeypatch.setattr(datasets, "FASHION_MNIST_SYSTEM_DIRS", [])
     write_idx_set(tmp_path / "data" / "fashion-mnist", pattern_images(64, 12, 10, 0), pattern_images(32, 12, 10, 1))
+    return [f"data.root={tmp_path / 'data'}", "model.width=1"]
+
+
+def test_cli_binarizes_reports_fine_tunes_and_exports(tmp_path, fixture_data):
     ckpt = small_checkpoint(tmp_path / "fp.pt", binary=False)
     run = tmp_path / "run"
-    assert bwnh_main(["--from", str(ckpt), "--run-dir", str(run), "--images", "16",
-                      "--set", f"data.root={tmp_path / 'data'}", "model.width=1"]) == 0
+    assert bwnh_main(["--from", str(ckpt), "--run-dir", str(run), "--images", "16", "--no-progress",
+                      "--set", *fixture_data, "train.epochs=1", "train.batch_size=32", "train.lr=0.01",
+                      "train.eval_batch_size=32", "export.check_images=8"]) == 0
     report = json.loads((run / "bwnh_report.json").read_text())
     assert len(report["layers"]) == 10 and report["calibration_images"] == 16
     for layer in report["layers"]:
         assert layer["rel_error_bwnh"] <= layer["rel_error_sign_mean"] + 1e-12
     assert "| `head_conv` |" in (run / "bwnh_report.md").read_text()
     assert set(torch.load(run / "bwnh_init.pt", weights_only=False)["layers"]) == {l["layer"] for l in report["layers"]}
-    assert not list(run.glob("*.tmp"))
+    # the trainer's run: one epoch from BWNH's weights, then the QONNX export and its check
+    assert report["finetune"]["epochs"] == 1 and report["finetune"]["export_passed"] is True
+    assert json.loads((run / "model_export_check.json").read_text())["passed"]
+    assert "QONNX export check passed" in (run / "bwnh_report.md").read_text()
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+
+
+def test_fine_tuning_starts_from_bwnh_bits(tmp_path):
+    ckpt = small_checkpoint(tmp_path / "fp.pt", binary=False)
+    x, _ = pattern_images(16, 12, 10)
+    init = bwnh_from_checkpoint(ckpt, torch.from_numpy(x[:, None]))
+    binary = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, shortcut="conv",
+                              act_bits=2, input_bits=8, residual_bits=4, head_bits=8))
+    load_binary_init(binary, init.state_dict)
+    for name, layer in init.layers.items():
+        assert torch.equal(torch.sign(binary.get_submodule(name).weight.detach()), layer["B"].float())
+    wider = build_model(dict(depth=8, width=2, in_channels=1, num_classes=10, shortcut="conv"))
+    with pytest.raises(UserError, match="do not fit"):
+        load_binary_init(wider, init.state_dict)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["model.binary_weights=false"], "full-precision weights"),
+    (["model.width=2"], "width 1 vs 2"),
+])
+def test_cli_refuses_a_config_that_cannot_be_fine_tuned_from_the_checkpoint(tmp_path, fixture_data, capsys, extra, message):
+    ckpt = small_checkpoint(tmp_path / "fp.pt", binary=False)
+    assert bwnh_main(["--from", str(ckpt), "--run-dir", str(tmp_path / "r"), "--set", *fixture_data, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "r").exists()  # refused before any work

@@ -1,8 +1,12 @@
-"""`python -m train.bwnh`: binarize a full-precision WRN checkpoint with BWNH (Hu et al. 2018).
+"""`python -m train.bwnh`: binarize a full-precision WRN checkpoint with BWNH (Hu et al. 2018),
+then fine-tune it as the 1-bit model of --config and export it.
 
 Writes to --run-dir: bwnh_report.{json,md} (per-layer reconstruction error of BWNH and of
-sign(W)*mean|W| on the same inputs, test top-1 of both right after binarization) and
-bwnh_init.pt (per conv: B as int8, the scales a, and the state dict with weights B*a).
+sign(W)*mean|W| on the same inputs, test top-1 of both right after binarization, and the
+fine-tuned result), bwnh_init.pt (per conv: B as int8, the scales a, and the state dict with
+weights B*a), then the trainer's run files (last.pt, metrics.jsonl, final.json, model.onnx and
+its export check). Fine-tuning uses the config's train section: set a few epochs and a small
+learning rate, e.g. --set train.epochs=2 train.lr=0.01.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="checkpoint", type=Path, required=True,
                    help="full-precision checkpoint (python -m train --full-precision)")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="experiment YAML (default: %(default)s)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="the 1-bit model to fine-tune and its training (default: %(default)s)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config entries")
     p.add_argument("--run-dir", type=Path, required=True)
@@ -33,7 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--inputs", choices=("binarized", "full_precision"), default="binarized",
                    help="each layer's X from the binarized layers below (the paper) or from the float network")
     p.add_argument("--test-images", type=int, default=10000, help="test images for top-1 (default: all)")
+    p.add_argument("--no-finetune", action="store_true", help="binarize and report only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars while fine-tuning")
     return p.parse_args(argv)
+
+
+# Weight quantizers that keep a per-channel scale (issue 5, item 1); the others keep only B.
+PER_CHANNEL_SCALE = ("bwn", "bwn_learned")
 
 
 def _top1(model, ds, n: int, calib: torch.Tensor) -> dict:
@@ -47,7 +58,7 @@ def _top1(model, ds, n: int, calib: torch.Tensor) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     cfg = load_config(args.config, args.overrides)
-    from train.bwnh.convert import bwnh_from_checkpoint, load_full_precision
+    from train.bwnh.convert import bwnh_from_checkpoint, check_same_architecture, load_binary_init, load_full_precision
     from train.bwnh.layerwise import binarize_mean_abs
     from train.bwnh.report import write_report
     from train.data import load_dataset
@@ -55,8 +66,15 @@ def run(args: argparse.Namespace) -> dict:
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))
     ckpt, fp_model = load_full_precision(args.checkpoint)
-    ds = load_dataset(cfg["data"], cfg["seed"])
     mc = ckpt["model_config"]
+    if not args.no_finetune:
+        if not cfg["model"]["binary_weights"]:
+            raise UserError("the config's model has full-precision weights (model.binary_weights: false); "
+                            "BWNH fine-tunes a 1-bit model")
+        check_same_architecture(mc, cfg["model"], str(args.checkpoint))
+        if (args.run_dir / "last.pt").exists():
+            raise UserError(f"{args.run_dir} already holds a run; choose another --run-dir")
+    ds = load_dataset(cfg["data"], cfg["seed"])
     if (ds.image_shape[0], ds.num_classes) != (mc["in_channels"], mc["num_classes"]):
         raise UserError(f"{args.checkpoint} was trained for {mc['in_channels']}-channel images and "
                         f"{mc['num_classes']} classes; {ds.name} has {ds.image_shape[0]} and {ds.num_classes}")
@@ -83,6 +101,19 @@ def run(args: argparse.Namespace) -> dict:
     torch_save(args.run_dir / "bwnh_init.pt", {"source": str(args.checkpoint), "model_config": mc,
                                               "layers": init.layers, "model": init.state_dict})
     write_report(args.run_dir, report)
+    if args.no_finetune:
+        return report
+    from train.trainer import fit
+
+    method = cfg["model"].get("weight_quant", "he_const")
+    if method not in PER_CHANNEL_SCALE:
+        print(f"[bwnh] model.weight_quant {method} has no per-channel scale: fine-tuning keeps BWNH's "
+              f"bits B and drops its scales A", flush=True)
+    final = fit(cfg, args.run_dir, progress=not args.no_progress,
+                init_model=lambda model: load_binary_init(model, init.state_dict))
+    report["finetune"] = {"weight_quant": method, "epochs": final["epochs"], "test_top1": final["test_top1"],
+                          "export_passed": final.get("export", {}).get("passed")}
+    write_report(args.run_dir, report)
     return report
 
 
@@ -97,4 +128,10 @@ def main(argv=None) -> int:
     print(f"[bwnh] test top-1 before fine-tuning: full precision {100 * t['full_precision']['fp_bn']:.2f}%, "
           f"sign*mean|W| {100 * t['sign_mean']['fp_bn']:.2f}%, BWNH {100 * t['bwnh']['fp_bn']:.2f}% "
           f"-> {args.run_dir}/bwnh_report.md")
+    if "finetune" in report:
+        f = report["finetune"]
+        print(f"[bwnh] after fine-tuning: test top-1 {100 * f['test_top1']:.2f}%, export check "
+              f"{'passed' if f['export_passed'] else 'not passed' if f['export_passed'] is False else 'not run'}")
+        if f["export_passed"] is False:
+            return 1
     return 0

@@ -36,6 +36,36 @@ def load_full_precision(path: str | Path) -> tuple[dict, WRN]:
     return ckpt, model_from_checkpoint(ckpt)
 
 
+# Architecture options that must agree between the float checkpoint and the model fine-tuned from it.
+SAME_ARCHITECTURE = ("depth", "width", "shortcut", "bn_affine")
+
+
+def check_same_architecture(ckpt_model_config: dict, model_config: dict, where: str) -> None:
+    diff = [f"{k} {ckpt_model_config.get(k)!r} vs {model_config.get(k)!r}"
+            for k in SAME_ARCHITECTURE if ckpt_model_config.get(k) != model_config.get(k)]
+    if diff:
+        raise UserError(f"the config's model differs from the one in {where}: {', '.join(diff)}")
+
+
+def load_binary_init(model: torch.nn.Module, state_dict: dict) -> None:
+    """Load BWNH's state dict into a binary WRN built from a config.
+
+    Every tensor of the float model must fit the binary one; the binary model may have more:
+    its quantizers' own state (activation ranges, residual and input quantizers, learned
+    weight scales), which keeps its initial value (a weight scale initialised from mean |w|
+    then starts at A).
+    """
+    own = model.state_dict()
+    for k, v in state_dict.items():
+        if k not in own or own[k].shape != v.shape:
+            raise UserError(f"BWNH's weights do not fit the model to fine-tune: {k} "
+                            f"{tuple(v.shape)} vs {tuple(own[k].shape) if k in own else 'absent'}")
+    missing = [k for k in own if k not in state_dict and "quant" not in k]
+    if missing:
+        raise UserError(f"the model to fine-tune has tensors the full-precision checkpoint lacks: {', '.join(missing[:3])}")
+    model.load_state_dict(state_dict, strict=False)
+
+
 def binary_layers(results: list[LayerResult]) -> dict:
     return {r.name: {"B": torch.from_numpy(r.B.T.copy()).to(torch.int8).reshape(r.shape),
                      "a": torch.from_numpy(r.a.copy()).float()} for r in results}

@@ -29,6 +29,11 @@ def markdown(r: dict) -> str:
     for key, label in (("full_precision", "full precision"), ("sign_mean", "sign(W)·mean\\|W\\|"), ("bwnh", "BWNH")):
         lines.append(f"| {label} | {100 * t[key]['fp_bn']:.2f}% | {100 * t[key]['reestimated_bn']:.2f}% |")
     lines += ["", f"Binarization took {r['seconds']:.1f} s."]
+    if "finetune" in r:
+        f = r["finetune"]
+        lines += [f"Fine-tuned as a 1-bit model (model.weight_quant {f['weight_quant']}) for {f['epochs']} "
+                  f"epochs: test top-1 {100 * f['test_top1']:.2f}%; QONNX export check "
+                  f"{'passed' if f['export_passed'] else 'FAILED' if f['export_passed'] is False else 'not run'}."]
     return "\n".join(lines) + "\n"
 
 
