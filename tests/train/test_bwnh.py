@@ -124,23 +124,26 @@ def test_bad_shapes_are_refused():
 
 @pytest.fixture(scope="module")
 def fashion():
+    """Fashion-MNIST's training images and labels, 2x2-averaged to 14x14 to keep the tests fast."""
     try:
-        return load_dataset({"dataset": "fashion_mnist"})
+        ds = load_dataset({"dataset": "fashion_mnist"})
     except UserError as e:
         pytest.skip(f"Fashion-MNIST not installed: {e}")
+    return F.avg_pool2d(ds.train_x.float(), 2).round().to(torch.uint8), ds.train_y
 
 
 @pytest.fixture(scope="module")
 def trained_fp(fashion):
     """A full-precision WRN-8-1 trained for 60 steps of 32 Fashion-MNIST images."""
+    x, y = fashion
     torch.manual_seed(0)
     model = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, binary_weights=False,
                              shortcut="conv")).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     gen = torch.Generator().manual_seed(0)
     for _ in range(60):
-        idx = torch.randint(0, len(fashion.train_y), (64,), generator=gen)
-        loss = F.cross_entropy(model(fashion.train_x[idx].float() / 255), fashion.train_y[idx])
+        idx = torch.randint(0, len(y), (32,), generator=gen)
+        loss = F.cross_entropy(model(x[idx].float() / 255), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -167,12 +170,11 @@ def per_channel_error(conv, x, weight):
 
 
 def test_bwnh_beats_sign_mean_on_every_channel_of_a_trained_layer(trained_fp, fashion):
-    images = fashion.train_x[:64]
-    fp = trained_fp
-    results = binarize(copy.deepcopy(fp), images, inputs="full_precision")
-    inputs = conv_inputs(fp, images)
+    images = fashion[0][:64]
+    results = binarize(copy.deepcopy(trained_fp), images, inputs="full_precision")
+    inputs = conv_inputs(trained_fp, images)
     for r in results:
-        conv = fp.get_submodule(r.name)
+        conv = trained_fp.get_submodule(r.name)
         w = conv.weight.detach()
         baseline = torch.sign(w) * w.abs().mean(dim=(1, 2, 3), keepdim=True)
         bwnh = torch.from_numpy(r.B.T.copy()).reshape(w.shape) * torch.from_numpy(r.a)[:, None, None, None]
@@ -185,14 +187,14 @@ def test_bwnh_beats_sign_mean_on_every_channel_of_a_trained_layer(trained_fp, fa
 def test_layerwise_inputs_come_from_the_binarized_layers_below(trained_fp, fashion):
     """Each layer's reported error is its error on the inputs of the fully binarized network,
     whose layers below it are binarized; the float network's inputs would give other figures."""
-    images = fashion.train_x[:32]
+    images = fashion[0][:32]
     model = copy.deepcopy(trained_fp)
     results = binarize(model, images)
     fp_inputs, bin_inputs = conv_inputs(trained_fp, images), conv_inputs(model, images)
     for r in results:
         conv = trained_fp.get_submodule(r.name)
-        np.testing.assert_allclose(r.loss_bwnh, per_channel_error(conv, bin_inputs[r.name], model.get_submodule(r.name).weight),
-                                   rtol=1e-6)
+        got = per_channel_error(conv, bin_inputs[r.name], model.get_submodule(r.name).weight)
+        np.testing.assert_allclose(r.loss_bwnh, got, rtol=1e-6)
     deep = results[-1]
     fp_err = per_channel_error(trained_fp.get_submodule(deep.name), fp_inputs[deep.name],
                                model.get_submodule(deep.name).weight)
