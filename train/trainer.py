@@ -101,10 +101,12 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
 
 
 def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
-        export: bool | None = None, ds=None) -> dict:
+        export: bool | None = None, ds=None, init_model=None) -> dict:
     """Train ``cfg`` in ``run_dir``; return the final report (also written as final.json).
 
     ``ds``: an already loaded data set (e.g. a benchmark's subset) instead of ``cfg['data']``'s.
+    ``init_model(model)``, when given, sets the freshly built model's starting weights (e.g.
+    BWNH's binarization, train.bwnh); a resumed run starts from its checkpoint instead.
     """
     run_dir = Path(run_dir)
     last = run_dir / "last.pt"
@@ -125,6 +127,8 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     torch.manual_seed(cfg["seed"])
     model_cfg = {**cfg["model"], "in_channels": ds.image_shape[0], "num_classes": ds.num_classes}
     model = build_model(model_cfg)
+    if init_model is not None and not resume:
+        init_model(model)
     rounding = weight_update_hook(model, cfg)  # SR: weights onto their grid; BC: None
     if resume:
         # before the optimizer is built: Brevitas' scale parameters are new objects after loading

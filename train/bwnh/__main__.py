@@ -1,0 +1,5 @@
+import sys
+
+from train.bwnh.cli import main
+
+sys.exit(main())
