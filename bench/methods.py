@@ -17,7 +17,6 @@ BinaryConnect vs stochastic rounding comparison (SGD and Adam).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import sys
 import tempfile
@@ -36,17 +35,6 @@ def load_methods(group: str) -> list[dict]:
     if not rows:
         raise SystemExit(f"no method in {METHODS_FILE.name} belongs to group '{group}'")
     return rows
-
-
-def subset(ds, n: int, seed: int):
-    """The first n images of a seeded permutation of the training set; the test set stays whole."""
-    import torch
-
-    if not 0 < n <= len(ds.train_y):
-        raise SystemExit(f"--train-images must be 1..{len(ds.train_y)}")
-    idx = torch.randperm(len(ds.train_y), generator=torch.Generator().manual_seed(seed))[:n]
-    return dataclasses.replace(ds, train_x=ds.train_x[idx], train_y=ds.train_y[idx],
-                               source=f"{ds.source} ({n} training images)")
 
 
 def run_one(method: dict, ds, a, work: Path) -> dict:
@@ -119,7 +107,9 @@ def main() -> int:
 
     methods = load_methods(a.group)
     cfg = load_config(ROOT / a.config)
-    ds = subset(load_dataset(cfg["data"], a.seed), a.train_images, a.seed)
+    if not 0 < a.train_images:
+        raise SystemExit("--train-images must be >= 1")
+    ds = load_dataset({**cfg["data"], "train_images": a.train_images}, a.seed)
     rows = []
     with tempfile.TemporaryDirectory(prefix="methods_") as tmp:
         for method in methods:

@@ -26,6 +26,7 @@ DEFAULTS: dict = {
         "dataset": "fashion_mnist",
         "root": None,  # None: $WRN_DATA, else ./data, plus the data set's system locations
         "val_size": 0,  # images held out of the training set to pick the best checkpoint
+        "train_images": None,  # a seeded subset of this many training images (short runs); None: all
         "download": True,  # CIFAR/SVHN: try to download when the files are missing
         "augment": {"shift": 2, "flip": True, "cutout": 10},
     },

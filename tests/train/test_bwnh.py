@@ -258,21 +258,32 @@ def test_cli_binarizes_reports_fine_tunes_and_exports(tmp_path, fixture_data):
     assert set(torch.load(run / "bwnh_init.pt", weights_only=False)["layers"]) == {l["layer"] for l in report["layers"]}
     # the trainer's run: one epoch from BWNH's weights, then the QONNX export and its check
     assert report["finetune"]["epochs"] == 1 and report["finetune"]["export_passed"] is True
+    # the default config's he_const has no per-channel scale: BWNH's A is kept by bwn_learned
+    assert report["finetune"]["weight_quant"] == "bwn_learned"
     assert json.loads((run / "model_export_check.json").read_text())["passed"]
     assert "QONNX export check passed" in (run / "bwnh_report.md").read_text()
     assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
 
 
-def test_fine_tuning_starts_from_bwnh_bits(tmp_path):
+@pytest.mark.parametrize("weight_quant", ["bwn_learned", "bwn", "he_const"])
+def test_fine_tuning_starts_from_bwnh_bits_and_scales(tmp_path, weight_quant):
     ckpt = small_checkpoint(tmp_path / "fp.pt", binary=False)
     x, _ = pattern_images(16, 12, 10)
     init = bwnh_from_checkpoint(ckpt, torch.from_numpy(x[:, None]))
-    binary = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, shortcut="conv",
-                              act_bits=2, input_bits=8, residual_bits=4, head_bits=8))
+    cfg = load_config(overrides=["model.width=1", f"model.weight_quant={weight_quant}"])
+    binary = build_model({**cfg["model"], "in_channels": 1, "num_classes": 10})
     load_binary_init(binary, init.state_dict)
+    binary.train()
+    binary(torch.from_numpy(x[:4, None]).float() / 255)  # a learned scale takes its value here
     for name, layer in init.layers.items():
-        assert torch.equal(torch.sign(binary.get_submodule(name).weight.detach()), layer["B"].float())
-    wider = build_model(dict(depth=8, width=2, in_channels=1, num_classes=10, shortcut="conv"))
+        conv = binary.get_submodule(name)
+        assert torch.equal(torch.sign(conv.weight.detach()), layer["B"].float())
+        if weight_quant == "he_const":
+            continue
+        # the 1-bit conv's weights are BWNH's B * A, channel by channel
+        expect = layer["B"].float() * layer["a"].view(-1, 1, 1, 1)
+        assert torch.allclose(conv.quant_weight().value.detach(), expect, rtol=1e-5, atol=0)
+    wider = build_model({**cfg["model"], "width": 2, "in_channels": 1, "num_classes": 10})
     with pytest.raises(UserError, match="do not fit"):
         load_binary_init(wider, init.state_dict)
 

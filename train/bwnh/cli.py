@@ -5,8 +5,13 @@ Writes to --run-dir: bwnh_report.{json,md} (per-layer reconstruction error of BW
 sign(W)*mean|W| on the same inputs, test top-1 of both right after binarization, and the
 fine-tuned result), bwnh_init.pt (per conv: B as int8, the scales a, and the state dict with
 weights B*a), then the trainer's run files (last.pt, metrics.jsonl, final.json, model.onnx and
-its export check). Fine-tuning uses the config's train section: set a few epochs and a small
+its export check). Fine-tuning uses the config's train section: set a few epochs and the
 learning rate, e.g. --set train.epochs=2 train.lr=0.01.
+
+Fine-tuning keeps both halves of W ~= B A: a config whose weight quantizer has no per-channel
+scale (the default's he_const, or sign) is switched to bwn_learned, whose scale a_c starts at
+mean |w_c| = A_c of the weights B * A, so the 1-bit model starts exactly at BWNH's B A.
+--drop-scales keeps the config's quantizer instead (BWNH's bits B only).
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="each layer's X from the binarized layers below (the paper) or from the float network")
     p.add_argument("--test-images", type=int, default=10000, help="test images for top-1 (default: all)")
     p.add_argument("--no-finetune", action="store_true", help="binarize and report only")
+    p.add_argument("--drop-scales", action="store_true",
+                   help="fine-tune with the config's weight quantizer even without per-channel scales "
+                        "(keeps BWNH's bits B, drops its scales A)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars while fine-tuning")
     return p.parse_args(argv)
 
@@ -58,6 +66,15 @@ def _top1(model, ds, n: int, calib: torch.Tensor) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     cfg = load_config(args.config, args.overrides)
+    method = cfg["model"]["weight_quant"]
+    if not args.no_finetune and method not in PER_CHANNEL_SCALE:
+        if args.drop_scales:
+            print(f"[bwnh] model.weight_quant {method} has no per-channel scale: fine-tuning keeps BWNH's "
+                  f"bits B and drops its scales A (--drop-scales)", flush=True)
+        else:
+            print(f"[bwnh] model.weight_quant {method} -> bwn_learned: fine-tuning starts from BWNH's B and "
+                  f"per-channel scales A (--drop-scales keeps {method})", flush=True)
+            cfg["model"]["weight_quant"] = method = "bwn_learned"
     from train.bwnh.convert import bwnh_from_checkpoint, check_same_architecture, load_binary_init, load_full_precision
     from train.bwnh.layerwise import binarize_mean_abs
     from train.bwnh.report import write_report
@@ -105,10 +122,6 @@ def run(args: argparse.Namespace) -> dict:
         return report
     from train.trainer import fit
 
-    method = cfg["model"].get("weight_quant", "he_const")
-    if method not in PER_CHANNEL_SCALE:
-        print(f"[bwnh] model.weight_quant {method} has no per-channel scale: fine-tuning keeps BWNH's "
-              f"bits B and drops its scales A", flush=True)
     final = fit(cfg, args.run_dir, progress=not args.no_progress,
                 init_model=lambda model: load_binary_init(model, init.state_dict))
     report["finetune"] = {"weight_quant": method, "epochs": final["epochs"], "test_top1": final["test_top1"],

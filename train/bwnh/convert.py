@@ -37,7 +37,7 @@ def load_full_precision(path: str | Path) -> tuple[dict, WRN]:
 
 
 # Architecture options that must agree between the float checkpoint and the model fine-tuned from it.
-SAME_ARCHITECTURE = ("depth", "width", "shortcut", "bn_affine")
+SAME_ARCHITECTURE = ("depth", "width", "shortcut", "bn_affine", "head_bn_affine")
 
 
 def check_same_architecture(ckpt_model_config: dict, model_config: dict, where: str) -> None:

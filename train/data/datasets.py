@@ -10,7 +10,7 @@ import importlib.util
 import os
 import tarfile
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -202,4 +202,20 @@ def load_dataset(data_cfg: dict, seed: int = 0) -> Dataset:
         perm = torch.randperm(len(ds.train_y), generator=torch.Generator().manual_seed(seed))
         ds.val_x, ds.val_y = ds.train_x[perm[:val]], ds.train_y[perm[:val]]
         ds.train_x, ds.train_y = ds.train_x[perm[val:]], ds.train_y[perm[val:]]
+    n = data_cfg.get("train_images")
+    if n is not None:
+        ds = training_subset(ds, int(n), seed)
     return ds
+
+
+def training_subset(ds: Dataset, n: int, seed: int) -> Dataset:
+    """The first n images of a seeded permutation of the training set; test and validation stay whole.
+
+    Short comparison runs (bench/methods.py, train.bwnh fine-tuning) train every method on the
+    same images this way.
+    """
+    if not 0 < n <= len(ds.train_y):
+        raise UserError(f"data.train_images={n} must be between 1 and the {len(ds.train_y)} training images")
+    idx = torch.randperm(len(ds.train_y), generator=torch.Generator().manual_seed(seed))[:n]
+    return replace(ds, train_x=ds.train_x[idx], train_y=ds.train_y[idx],
+                               source=f"{ds.source} ({n} training images)")

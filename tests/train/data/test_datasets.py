@@ -2,6 +2,7 @@ import gzip
 
 import numpy as np
 import pytest
+import torch
 
 from tests.fixtures import (pattern_images, write_cifar, write_idx_set, write_mnist_pickle,
                             write_svhn)
@@ -59,6 +60,23 @@ def test_validation_split_is_held_out(tmp_path, no_system_data):
     write_idx_set(tmp_path / "fashion-mnist", pattern_images(50, 8, 10, 0), pattern_images(5, 8, 10, 1))
     ds = load_dataset({"dataset": "fashion_mnist", "root": str(tmp_path), "val_size": 10}, seed=3)
     assert len(ds.val_y) == 10 and len(ds.train_y) == 40
+
+
+def test_train_images_is_a_seeded_subset_of_distinct_training_images(tmp_path, no_system_data):
+    write_idx_set(tmp_path / "fashion-mnist", pattern_images(50, 8, 10, 0), pattern_images(5, 8, 10, 1))
+    cfg = {"dataset": "fashion_mnist", "root": str(tmp_path)}
+    full = load_dataset(cfg, seed=3)
+    a, b = (load_dataset({**cfg, "train_images": 12}, seed=3) for _ in range(2))
+    assert len(a.train_y) == 12 and torch.equal(a.train_x, b.train_x) and torch.equal(a.train_y, b.train_y)
+    # each subset image is one training image, none twice, and the test set is untouched
+    rows = {full.train_x[i].numpy().tobytes(): int(full.train_y[i]) for i in range(50)}
+    seen = [a.train_x[i].numpy().tobytes() for i in range(12)]
+    assert len(set(seen)) == 12 and all(rows[x] == int(y) for x, y in zip(seen, a.train_y))
+    assert torch.equal(a.test_x, full.test_x)
+    other = load_dataset({**cfg, "train_images": 12}, seed=4)
+    assert not torch.equal(other.train_y, a.train_y) or not torch.equal(other.train_x, a.train_x)
+    with pytest.raises(UserError, match="train_images=51"):
+        load_dataset({**cfg, "train_images": 51})
 
 
 # ---- every bad input gives one clear line -------------------------------------------------
