@@ -34,12 +34,14 @@ help:
 
 # The environment is rebuilt when pyproject.toml changes. torch comes first, pinned to the
 # machine's CPU wheel, so that nothing later re-resolves it to a multi-GB CUDA build.
+# hls4ml is installed without its dependencies: hw/cppsim.py only reads its C++ headers.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev,finn,hw]'
 	$(BIN)/python -m pip install -q --no-deps finn-plus==1.6.1
+	$(BIN)/python -m pip install -q --no-deps hls4ml==1.3.0
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -94,10 +94,10 @@ def missing_header_tools() -> str | None:
     """What the header part needs (g++, hls4ml's headers), or None."""
     missing = []
     if shutil.which("g++") is None:
-        missing.append("g++ not on PATH")
+        missing.append("g++ (not on PATH)")
     if ap_types_dir() is None:
-        missing.append(f"hls4ml=={HLS4ML_VERSION} (ap_types headers) not installed: `make venv` installs it "
-                       f"(pip install --no-deps hls4ml=={HLS4ML_VERSION})")
+        missing.append(f"the ap_types headers of hls4ml=={HLS4ML_VERSION} (not installed; `make venv` installs "
+                       f"it: pip install --no-deps hls4ml=={HLS4ML_VERSION})")
     return "; ".join(missing) or None
 
 
@@ -109,8 +109,8 @@ def missing_cppsim_tools() -> str | None:
     if not (hlslib / "bnn-library.h").is_file():
         commit = pinned_hlslib_commit()
         pin = f" at commit {commit[:12]}" if commit else ""
-        missing.append(f"finn-hlslib not found: no bnn-library.h in {hlslib} (set FINN_DEPS to a folder "
-                       f"holding a finn-hlslib checkout{pin}; finn-hlslib is on no package registry)")
+        missing.append(f"finn-hlslib (no bnn-library.h in {hlslib}; set FINN_DEPS to a folder holding a "
+                       f"finn-hlslib checkout{pin}, which is on no package registry)")
     header = missing_header_tools()
     if header:
         missing.append(header)
