@@ -19,8 +19,8 @@ so ``toolchain_dir`` writes a folder that stands in for $XILINX_HLS:
     which FINN's npy2vectorstream.hpp and its vector-interface layers use) and
     ``ap_axi_sdata.h`` (``ap_axis`` / ``ap_axiu`` / ``hls::axis``);
   * ``lnx64/...``: empty archives named like the Vitis C-simulation libraries FINN links by
-    name. The generated code defines HLS_NO_XIL_FPO_LIB and these headers call none of them;
-    an empty archive provides no symbol, so code that did need one fails to link, loudly.
+    name. hls4ml's headers are header-only and call none of them; an empty archive provides
+    no symbol, so code that did need one would fail to link, loudly.
 
 finn-hlslib itself is on no registry reachable from this project's machines: it is taken from
 FINN's dependency folder (FINN_DEPS, which finn-plus fills with ``finn deps update``). Where it
