@@ -5,8 +5,8 @@ the Brevitas model's integers.
 Steps (``verify_accelerator``):
   1. the vendor-free FINN build (flows.build) gives the folded graph with this project's RTL in
      place of FINN's HLS layers, and every layer's generated HDL (codegen.onnx);
-  2. stitch it with deep FIFOs (a whole image each), run a few images and read each FIFO's peak
-     occupancy; shrink each FIFO to its peak + FIFO_MARGIN;
+  2. size the FIFOs by simulation (hw/fifo_sizing.py): deep FIFOs, peak occupancy, then the
+     smallest cap on the FIFOs outside the residual joins that keeps the deep design's II;
   3. rebuild with every stream between layers monitored, run all images with random input gaps and output back-pressure: labels and the
      class-score integers (the stream into LabelSelect) must equal the python execution and
      Brevitas; every monitored layer output of the first images must equal the python context;
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from qonnx.transformation.base import Transformation
 
+from hw.fifo_sizing import FIFO_MARGIN, SHRINK_CAPS, SIZING_IMAGES, size_fifos, steady_interval
 from train.atomic import write_json, write_text
 from train.errors import UserError
 
-FIFO_MARGIN = 2  # beats above the simulated peak, so a full FIFO never changes the schedule
 LAYER_IMAGES = 3  # images whose every layer output is compared (all images: labels and scores)
 
 
@@ -96,9 +96,10 @@ def compare_brevitas(result: dict, refs) -> None:
 
 
 def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_prob: float = 0.1,
-                         stall_prob: float = 0.1, seed: int = 0) -> dict:
+                         stall_prob: float = 0.1, seed: int = 0, fifo_caps=SHRINK_CAPS) -> dict:
     """Stitch the code-generated partition ``model``, size its FIFOs by simulation, run the
     images (N x C x H x W uint8) and compare with FINN's python execution of ``model``.
+    ``fifo_caps``: the FIFO depth caps tried after the deep sizing run (hw/fifo_sizing.py).
     The result keeps the simulated labels/scores under ``_labels``/``_scores``."""
     from flows.exactness import _graph_input
     from hw.sim.axis import pack_words, unpack_words
@@ -115,22 +116,21 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     hw_dir = Path(work_dir)
     part, clk = board.part, board.clock_ns
 
-    # 1) deep FIFOs (a whole image each: nothing can block for lack of room): size by simulation;
-    #    stitching first also names any node without RTL before the slower work below
+    # 1) FIFO depths by simulation (hw/fifo_sizing.py): deep FIFOs, peaks, shrink; stitching
+    #    first also names any node without RTL before the slower work below
     t0 = time.perf_counter()
     st = stitch(model, hw_dir / "sizing", default_depth=None, fpgapart=part, clk_ns=clk)
-    design = st.design()
-    design.build()
-    timings["build_deep_s"] = round(time.perf_counter() - t0, 1)
     in_edge = next(e for e in st.edges if e.src is None)
     elems_in = st.ops[in_edge.dst[0]].get_folded_input_shape(0)[-1]
     in_dt = model.get_tensor_datatype(model.graph.input[0].name)
     feed_all = pack_words(xin.reshape(-1, elems_in).astype(np.int64), in_dt.bitwidth(), st.inputs[0].width)
     out_edge = next(e for e in st.edges if e.dst is None)
-    n_size = min(3, images)
-    r = design.run({"in0_V": feed_all[: n_size * in_edge.beats_per_image]}, {"out0_V": n_size * out_edge.beats_per_image})
-    peaks = {e.tensor: r.probes[f"fifo{k}_maxcount"] for k, e in enumerate(st.fifo_edges())}
-    depths = {t: max(2, p + FIFO_MARGIN) for t, p in peaks.items()}
+    reps = -(-SIZING_IMAGES // images)  # the images repeated up to SIZING_IMAGES or more
+    sizing = size_fifos(
+        st, lambda depths, tag: stitch(model, hw_dir / "sizing" / tag, depths=depths, fpgapart=part, clk_ns=clk),
+        np.concatenate([feed_all] * reps), reps * images * out_edge.beats_per_image, reps * images, fifo_caps)
+    depths, peaks = sizing.depths, sizing.peaks
+    timings["fifo_sizing_s"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     ctxs = python_reference(model, xin)
     timings["python_reference_s"] = round(time.perf_counter() - t0, 2)
@@ -154,7 +154,7 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
 
     # 3) compare
     result = {"board": board.name, "images": images, "gap_prob": gap_prob, "stall_prob": stall_prob,
-              "fifo_depths": depths, "fifo_peaks_deep": peaks, "_labels": labels.tolist(), "_scores": None,
+              "fifo_depths": depths, "fifo_peaks_deep": peaks, "fifo_sizing": sizing.summary(), "_labels": labels.tolist(), "_scores": None,
               # the same depths by the layers each FIFO joins, which later builds of the graph share
               # (hw.synth_accel reads them for its resource estimate)
               "fifos": [{"link": link_name(e, st.ops), "width": e.width, "depth": depths[e.tensor]}
@@ -203,11 +203,18 @@ def simulate_accelerator(model, x_uint8: np.ndarray, board, work_dir: Path, gap_
     return result
 
 
-def steady_interval(ends: np.ndarray) -> int:
-    """Cycles between consecutive images' last beats, the first image (pipeline fill) left out
-    when there are enough images."""
-    d = np.diff(np.asarray(ends, dtype=np.int64))
-    return int((d[1:] if len(d) > 1 else d).mean())
+def fifo_sizing_markdown(r: dict) -> str:
+    fs = r.get("fifo_sizing")
+    depths = ", ".join(f"{t}: {d}" for t, d in r["fifo_depths"].items())
+    if fs is None:  # a report written before the shrink step
+        return f"FIFO depths sized by simulation (peak occupancy with deep FIFOs): {depths}"
+    tried = "; ".join(f"cap {t['cap']}: " + (f"II {t['ii']:,.0f}" if "ii" in t else "stalled")
+                      + (" (kept)" if t["kept"] else "") for t in fs["tried"]) or "none"
+    kept = (f"capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
+            if fs["cap"] is not None else f"peak occupancy + {FIFO_MARGIN}")
+    return (f"FIFO depths sized by simulation: deep FIFOs give II {fs['deep_ii']:,.0f} cycles/image; "
+            f"caps tried: {tried}; kept: {kept}, {fs['depth_beats']:,} beats in all "
+            f"(peak depths: {fs['peak_depth_beats']:,}). Depths: {depths}")
 
 
 def write_reports(bdir: Path, result: dict) -> None:
@@ -235,6 +242,5 @@ def render_markdown(r: dict) -> str:
     for row in r["layers"]:
         lines.append(f"| {row['layer']} | {row['op_type']} | {'yes' if row['equal'] else '**NO**'} "
                      f"({row['images']} images) | {row['sim_cycles_per_image']:,} | {row['finn_cycles_estimate']:,} |")
-    lines += ["", "FIFO depths sized by simulation (peak occupancy with deep FIFOs + "
-              f"{FIFO_MARGIN}): " + ", ".join(f"{t}: {d}" for t, d in r["fifo_depths"].items()), ""]
+    lines += ["", fifo_sizing_markdown(r), ""]
     return "\n".join(lines)

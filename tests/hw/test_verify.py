@@ -49,7 +49,9 @@ def test_whole_accelerator_equals_python_execution_and_brevitas(built):
 
     brevitas, model, bdir = built
     x = np.random.default_rng(0).integers(0, 256, (6, 1, SIZE, SIZE), dtype=np.uint8)
-    result = simulate_accelerator(model, x, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3)
+    # one FIFO cap (each cap tried is a Verilator build); the caps' search is tested below
+    result = simulate_accelerator(model, x, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3,
+                                  fifo_caps=(128,))
     compare_brevitas(result, brevitas_reference(brevitas, torch.from_numpy(x)))
     assert result["labels_equal_python"] == 6 and result["labels_equal_brevitas"] == 6
     assert result["scores_equal_python"] == 6 and result["scores_equal_brevitas"] == 6
@@ -86,3 +88,61 @@ def test_node_without_rtl_is_named(built, tmp_path):
     node.op_type, node.domain = "GlobalAccPool_hls", "finn.custom_op.fpgadataflow.hls"
     with pytest.raises(NoRTL, match=rf"node {node.name} \(GlobalAccPool_hls\) has no RTL implementation"):
         stitch(m, tmp_path / "hls")
+
+
+def _sizing_inputs(model, st, images: int):
+    from flows.exactness import _graph_input
+
+    x = np.random.default_rng(2).integers(0, 256, (images, 1, SIZE, SIZE), dtype=np.uint8)
+    xin = np.concatenate([_graph_input(model, x[i:i + 1]) for i in range(images)])
+    feed = pack_words(xin.reshape(-1, 1).astype(np.int64), 8, st.inputs[0].width)
+    out_edge = next(e for e in st.edges if e.dst is None)
+    return feed, images * out_edge.beats_per_image
+
+
+def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results(built, tmp_path):
+    from hw.fifo_sizing import FIFO_MARGIN, size_fifos
+    from hw.stitch import stitch
+
+    _, model, _ = built
+    n = 10
+    deep = stitch(model, tmp_path / "deep", default_depth=None)
+    feed, out_beats = _sizing_inputs(model, deep, n)
+    capped = lambda d, tag: stitch(model, tmp_path / tag, depths=d)  # noqa: E731
+    # cap 8 throttles this network (measured: 775 instead of 576 cycles per image), 128 does not
+    sizing = size_fifos(deep, capped, feed, out_beats, n, caps=(8, 128))
+    # the joins are the inputs of the residual adds, read from the graph
+    adds = {t for node in model.graph.node if node.op_type == "ElementwiseAddStreams_rtl" for t in node.input}
+    assert set(sizing.joins) == adds and len(adds) == 6
+    assert [t["kept"] for t in sizing.tried] == [False, True] and sizing.cap == 128
+    for t, d in sizing.depths.items():
+        peak_depth = max(2, sizing.peaks[t] + FIFO_MARGIN)
+        assert d == peak_depth if t in adds else d == min(peak_depth, 128)
+    assert sum(sizing.depths.values()) < sum(max(2, p + FIFO_MARGIN) for p in sizing.peaks.values())
+    # checked here on the two designs (their builds are cached): the shrunk design's outputs equal
+    # the deep one's, also with gaps and back-pressure, and its images end no later
+    runs = {}
+    for tag, st in (("deep", deep), ("shrunk", capped(sizing.depths, "cap128"))):
+        design = st.design()
+        r = design.run({"in0_V": feed}, {"out0_V": out_beats})
+        gaps = design.run({"in0_V": feed}, {"out0_V": out_beats}, gap_prob=0.3, stall_prob=0.3, seed=4)
+        assert np.array_equal(r.outputs["out0_V"], gaps.outputs["out0_V"])
+        runs[tag] = (r.outputs["out0_V"], r.out_cycles["out0_V"].reshape(n, -1)[:, -1].astype(np.int64))
+    assert np.array_equal(runs["deep"][0], runs["shrunk"][0])
+    assert runs["shrunk"][1][-1] <= runs["deep"][1][-1] * 1.01
+    assert np.diff(runs["shrunk"][1])[-1] <= np.diff(runs["deep"][1])[-1] * 1.01
+
+
+def test_a_cap_that_stalls_the_design_is_not_kept(built, tmp_path, monkeypatch):
+    import hw.fifo_sizing as fifo_sizing
+    from hw.stitch import stitch
+
+    _, model, _ = built
+    monkeypatch.setattr(fifo_sizing, "join_inputs", lambda st: [])  # let the cap reach the shortcuts
+    deep = stitch(model, tmp_path / "deep", default_depth=None)
+    feed, out_beats = _sizing_inputs(model, deep, 3)
+    sizing = fifo_sizing.size_fifos(deep, lambda d, tag: stitch(model, tmp_path / tag, depths=d),
+                                    feed, out_beats, 3, caps=(2,))
+    assert [("stall" in t, t["kept"]) for t in sizing.tried] == [(True, False)]
+    assert sizing.cap is None
+    assert sizing.depths == {t: max(2, p + fifo_sizing.FIFO_MARGIN) for t, p in sizing.peaks.items()}

@@ -1,0 +1,110 @@
+"""Size the FIFOs between layers by simulation: start deep, run, record peak occupancy, shrink.
+
+FINN sizes FIFOs with Vivado's rtlsim; this does it with the project's Verilator build:
+
+1. deep: every FIFO holds a whole image of its stream, so nothing ever blocks for lack of room;
+   a run without gaps records each FIFO's peak occupancy and the steady-state interval II. Over
+   SIZING_IMAGES images: a deep design needs a few images to settle (a WRN-8-1: 672, 612, then
+   576 cycles per image), and a cap must be judged on the settled interval.
+2. peak: depth = peak + FIFO_MARGIN reproduces the deep run's schedule exactly. It is safe but
+   large, because the deep run lets the input flood every FIFO in front of the slowest layer.
+3. shrink: every FIFO that does not feed a join (a layer with two input streams: the residual
+   add) is capped at a small depth, smallest cap first. A cap is kept when the capped design
+   runs the same images without stalling and its II is within II_TOLERANCE of the deep run's.
+   The join inputs keep their peak depth: a residual shortcut must hold what the main branch's
+   sliding windows keep back, or the fork and the join wait for each other forever.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hw.sim import Stall
+
+FIFO_MARGIN = 2  # beats above the simulated peak, so a full FIFO never changes the schedule
+SHRINK_CAPS = (8, 32, 128)  # tried in this order on the FIFOs that feed no join
+II_TOLERANCE = 0.01  # a capped design may be this much slower than the deep one
+SIZING_IMAGES = 10  # images run for sizing (the caller's images repeated when it has fewer)
+
+
+@dataclass
+class FifoSizing:
+    depths: dict[str, int]  # tensor -> depth of the design to use
+    peaks: dict[str, int]  # tensor -> peak occupancy with deep FIFOs
+    joins: list[str]  # tensors whose FIFO feeds a join and keeps its peak depth
+    deep_ii: float  # settled cycles per image with deep FIFOs
+    deep_cycles: int  # cycles to the last output beat with deep FIFOs
+    cap: int | None  # the cap kept, None: peak depths
+    tried: list[dict] = field(default_factory=list)  # per cap: ii or stall, kept or not, seconds
+
+    def summary(self) -> dict:
+        peak_depths = {t: max(2, p + FIFO_MARGIN) for t, p in self.peaks.items()}
+        return {"deep_ii": self.deep_ii, "deep_cycles": self.deep_cycles, "cap": self.cap, "tried": self.tried, "joins": self.joins,
+                "peak_depth_beats": sum(peak_depths.values()), "depth_beats": sum(self.depths.values())}
+
+
+def steady_interval(ends: np.ndarray) -> int:
+    """Cycles between consecutive images' last beats, the first image (pipeline fill) left out
+    when there are enough images."""
+    d = np.diff(np.asarray(ends, dtype=np.int64))
+    return int((d[1:] if len(d) > 1 else d).mean())
+
+
+def settled_interval(ends: np.ndarray) -> float:
+    """Mean cycles between the last images' ends: the last third of the intervals."""
+    d = np.diff(np.asarray(ends, dtype=np.int64))
+    return float(d[-max(1, len(d) // 3):].mean())
+
+
+def join_inputs(st) -> list[str]:
+    """Tensors of the FIFOs that feed a layer with more than one input stream."""
+    fan_in: dict[int, int] = {}
+    for e in st.edges:
+        if e.dst is not None:
+            fan_in[e.dst[0]] = fan_in.get(e.dst[0], 0) + 1
+    return [e.tensor for e in st.fifo_edges() if fan_in[e.dst[0]] > 1]
+
+
+def _run_timed(design, feed: np.ndarray, out_beats: int, images: int):
+    """The run, its settled II and the cycle of its last output beat."""
+    r = design.run({"in0_V": feed}, {"out0_V": out_beats})
+    ends = r.out_cycles["out0_V"].reshape(images, -1)[:, -1]
+    return r, settled_interval(ends), int(ends[-1])
+
+
+def size_fifos(deep, stitch_capped, feed: np.ndarray, out_beats: int, images: int,
+               caps=SHRINK_CAPS) -> FifoSizing:
+    """``deep``: the partition stitched with whole-image FIFOs; ``stitch_capped(depths, tag)``
+    stitches it again with the given depths; ``feed``/``out_beats``: ``images`` images' input
+    words and output beats."""
+    design = deep.design()
+    design.build()
+    r, deep_ii, deep_cycles = _run_timed(design, feed, out_beats, images)
+    peaks = {e.tensor: int(r.probes[f"fifo{k}_maxcount"]) for k, e in enumerate(deep.fifo_edges())}
+    peak_depths = {t: max(2, p + FIFO_MARGIN) for t, p in peaks.items()}
+    joins = join_inputs(deep)
+    sizing = FifoSizing(peak_depths, peaks, joins, deep_ii, deep_cycles, None)
+    for cap in caps:
+        depths = {t: d if t in joins else min(d, max(2, cap)) for t, d in peak_depths.items()}
+        if depths == peak_depths:
+            break  # the cap changes nothing any more
+        t0 = time.perf_counter()
+        row = {"cap": cap}
+        capped = stitch_capped(depths, f"cap{cap}").design()
+        capped.build()
+        try:
+            _, row["ii"], row["cycles"] = _run_timed(capped, feed, out_beats, images)
+        except Stall as e:
+            row["stall"] = str(e)
+        row["kept"] = ("ii" in row and row["ii"] <= deep_ii * (1 + II_TOLERANCE)
+                       and row["cycles"] <= deep_cycles * (1 + II_TOLERANCE))
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        sizing.tried.append(row)
+        if row["kept"]:
+            sizing.depths, sizing.cap = depths, cap
+            break
+    return sizing
