@@ -54,7 +54,7 @@ class LoweringError(RuntimeError):
 
 # Hardware layers allowed in the dataflow partition (generic names and their specializations).
 HW_LAYERS = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
-             "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect",
+             "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect", "StreamingConcat",
              "StreamingDataWidthConverter", "StreamingFIFO")
 
 
@@ -419,7 +419,10 @@ def _residual_moves():
     """
     from finn.transformation.streamline import reorder
 
-    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork(), reorder.MoveMulPastFork()]
+    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork(), reorder.MoveMulPastFork(),
+            # BinaryDenseNet: one scale (and zero point) on every input of a concatenation, and
+            # its transitions' MaxPool after the thresholds (max commutes with a non-decreasing step)
+            reorder.MoveMulPastJoinConcat(), reorder.MoveAddPastJoinConcat(), reorder.MoveMaxPoolPastMultiThreshold()]
 
 
 def _layout_moves():
@@ -429,8 +432,8 @@ def _layout_moves():
     from finn.transformation.streamline.remove import RemoveIdentityTranspose
 
     return [absorb.AbsorbTransposeIntoMultiThreshold(), reorder.MoveTransposePastFork(),
-            reorder.MoveTransposePastJoinAdd(), CollapseRepeatedTranspose(), absorb.AbsorbConsecutiveTransposes(),
-            RemoveIdentityTranspose()]
+            reorder.MoveTransposePastJoinAdd(), reorder.MoveTransposePastJoinConcat(), CollapseRepeatedTranspose(),
+            absorb.AbsorbConsecutiveTransposes(), RemoveIdentityTranspose(), reorder.MakeMaxPoolNHWC()]
 
 
 def _to_fixpoint(model: ModelWrapper, transformations, max_rounds: int = 8) -> ModelWrapper:
@@ -483,7 +486,8 @@ def streamline_head(model: ModelWrapper) -> ModelWrapper:
     return model
 
 
-STREAMLINED_OPS = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK")
+STREAMLINED_OPS = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK", "Concat",
+                   "MaxPoolNHWC")
 
 
 def check_streamlined(model: ModelWrapper) -> None:
@@ -527,7 +531,9 @@ def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:
 
 def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
     """Streamlined graph -> FINN hardware layers; raises LoweringError on any node left."""
+    from finn.transformation.fpgadataflow.convert_to_hw.concat import InferConcatLayer
     from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
     from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
     from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
         InferElementwiseBinaryOperation)
@@ -542,11 +548,13 @@ def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
     only_add = lambda m, n: n.op_type == "Add"  # noqa: E731  (integer residual adds only)
     for t in (InferQuantizedMatrixVectorActivation(),  # MatMul (+ following MultiThreshold) -> MVAU
               InferThresholdingLayer(),  # MultiThresholds after the residual adds
+              InferPool(),  # BinaryDenseNet's MaxPool -> Im2Col + Pool (before the Im2Cols are lowered)
               InferConvInpGen(),  # Im2Col -> FMPadding + ConvolutionInputGenerator
               InferElementwiseBinaryOperation(only_add),
               InferGlobalAccPoolFromReduceSum(),
               InferLabelSelectLayer(),
               InferDuplicateStreamsLayer(),
+              InferConcatLayer(),  # BinaryDenseNet's concatenations (NHWC, last axis)
               AbsorbConsecutiveTransposes(),
               RemoveCNVtoFCFlatten()):
         model = model.transform(t)

@@ -218,3 +218,29 @@ def test_full_precision_downsampling_conv_is_refused_by_name(root):
     path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / "resnete_fp.onnx")
     with pytest.raises(LoweringError, match=r"^Conv_\d+ \(Conv\): full-precision conv .*fp_downsample"):
         lower_wrn(path, f"{root}/resnete_fp")
+
+
+def test_binarydensenet_w1a1_lowers_completely_and_exactly(root):
+    """Every dense layer: a fork, BN + sign as a threshold (+-1 as INT2), the 3x3 conv's MVAU
+    with the block's quantizer as its thresholds, a concatenation of the integer streams on the
+    last (channel) axis; every transition: threshold, then 2x2/2 max pool (a sliding window and a
+    Pool; the pool moved after the sign, with which it commutes), then the 1x1 conv's MVAU."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    m, stages = lowered_bethge("densenet", root)
+    assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED) | {"Concat", "MaxPoolNHWC"}
+    df = stages["dataflow"]
+    ops = [n.op_type for n in df.graph.node]
+    allowed = ALLOWED | {"StreamingConcat_hls", "Pool_hls"}
+    assert set(ops) <= allowed, set(ops) - allowed
+    n_layers, n_transitions = sum(m.cfg.dense_layers), len(m.cfg.dense_layers) - 1
+    assert ops.count("StreamingConcat_hls") == ops.count("DuplicateStreams_hls") == n_layers
+    assert ops.count("Pool_hls") == n_transitions
+    assert ops.count("MVAU_hls") == sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
+    pools = [getCustomOp(n) for n in df.graph.node if n.op_type == "Pool_hls"]
+    assert all(p.get_nodeattr("Function") == "MaxPool" and p.get_nodeattr("InputDataType") == "INT2" for p in pools)
+    concats = [getCustomOp(n) for n in df.graph.node if n.op_type == "StreamingConcat_hls"]
+    assert all(set(c.get_nodeattr("inputDataTypes")) == {"INT4"} for c in concats)  # one dense-stream type
+    assert set(_input_types(df, "MVAU_hls")[1:]) == {"INT2"}  # every conv after the stem sees +-1
+    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)

@@ -130,6 +130,7 @@ def test_wrn_keys_do_not_constrain_resnete():
 @pytest.mark.parametrize("cfg", [dict(), dict(weight_quant="he_const", act_ste="approxsign"),
                                  dict(act_bits=2, weight_quant="bwn_learned")])
 def test_export_check_passes(tmp_path, cfg):
+    cfg = dict(cfg)
     m = warmed_bethge("resnete", weight_quant=cfg.pop("weight_quant", "sign"), **cfg)
     path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
     x, y = pattern_images(8, 12, 10, 7)
