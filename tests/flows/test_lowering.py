@@ -2,8 +2,8 @@
 
 Small WRNs (1 input channel, 12x12 images): the depth-8 WRN (identity block, then two
 downsampling blocks with 1-bit 1x1 stride-2 conv shortcuts) and a one-stage variant without
-downsampling (two identity-shortcut blocks at 16 channels, pooled over 12x12), each with 2- and
-4-bit activations; and the depth-8 WRN with each binary-weight method (per-channel BWN scales,
+downsampling (two identity-shortcut blocks at 16 channels, pooled over 12x12), each with 1-
+(bipolar), 2- and 4-bit activations; and the depth-8 WRN with each binary-weight method (per-channel BWN scales,
 learned or computed, and Bethge's unscaled sign); and Bethge et al.'s architectures with 1-bit
 activations (tests.fixtures.warmed_bethge: ResNetE with its average-pool + 1x1-conv downsampling
 shortcut, BinaryDenseNet with concatenations and MaxPool transitions). No Vivado needed: finn-plus'
@@ -79,7 +79,7 @@ def eval_images():
     return torch.from_numpy(x[:, None])
 
 
-@pytest.mark.parametrize("act_bits,head_bn_affine", [(2, False), (4, False), (2, True)])
+@pytest.mark.parametrize("act_bits,head_bn_affine", [(2, False), (4, False), (2, True), (1, False)])
 @pytest.mark.parametrize("variant", ["depth8", "stage1"])
 def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine):
     m, stages = lowered(variant, act_bits, root, head_bn_affine=head_bn_affine)
