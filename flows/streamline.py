@@ -436,8 +436,11 @@ def _layout_moves():
             absorb.AbsorbConsecutiveTransposes(), RemoveIdentityTranspose(), reorder.MakeMaxPoolNHWC()]
 
 
-def _to_fixpoint(model: ModelWrapper, transformations, max_rounds: int = 8) -> ModelWrapper:
+def _to_fixpoint(model: ModelWrapper, transformations, max_rounds: int = 64) -> ModelWrapper:
     """Apply the list in order, round after round, until a whole round changes nothing.
+
+    Each round moves a transpose or scale past about one fork / add / concatenation, so deep
+    graphs need many rounds (ResNetE-14's layout moves: more than 8); 64 is a cap, not a count.
 
     Works on a copy (the transformations run in place on it, without ModelWrapper.transform's
     deep copy per call, which dominates the run time on these graphs).
