@@ -8,6 +8,13 @@ layers only, with integer tensors everywhere between the raw input pixels and th
   by a standalone Thresholding, GlobalAccPool (integer sum of the int8 class scores over H x W)
   -> LabelSelect (top-1 class).
 
+The same steps lower Bethge et al.'s ResNetE and BinaryDenseNet (train/models/resnete.py,
+densenet.py): bipolar (1-bit) activations as INT2 -1 / +1 (BipolarActivationToInt2), ResNetE's
+avgpool 2x2/2 + 1x1 shortcut as one 2x2/2 conv (AvgPoolConvToStridedConv), residual adds typed
+as narrow as their sums (NarrowIntegerAdds), concatenations as StreamingConcat and MaxPools, moved
+after the sign thresholds, as sliding window + Pool. A full-precision conv (ResNetE's
+fp_downsample) is refused by name (RequireBinaryConvs).
+
 What each stage computes, in integers (the accelerator's view):
   * input: the raw uint8 pixel p (the QONNX graph takes p / 255; its input quantizer, with the
     constant scale 1/255, is the identity on such inputs and becomes a scale that streamlining
