@@ -8,6 +8,13 @@ layers only, with integer tensors everywhere between the raw input pixels and th
   by a standalone Thresholding, GlobalAccPool (integer sum of the int8 class scores over H x W)
   -> LabelSelect (top-1 class).
 
+The same steps lower Bethge et al.'s ResNetE and BinaryDenseNet (train/models/resnete.py,
+densenet.py): bipolar (1-bit) activations as INT2 -1 / +1 (BipolarActivationToInt2), ResNetE's
+avgpool 2x2/2 + 1x1 shortcut as one 2x2/2 conv (AvgPoolConvToStridedConv), residual adds typed
+as narrow as their sums (NarrowIntegerAdds), concatenations as StreamingConcat and MaxPools, moved
+after the sign thresholds, as sliding window + Pool. A full-precision conv (ResNetE's
+fp_downsample) is refused by name (RequireBinaryConvs).
+
 What each stage computes, in integers (the accelerator's view):
   * input: the raw uint8 pixel p (the QONNX graph takes p / 255; its input quantizer, with the
     constant scale 1/255, is the identity on such inputs and becomes a scale that streamlining
@@ -54,7 +61,7 @@ class LoweringError(RuntimeError):
 
 # Hardware layers allowed in the dataflow partition (generic names and their specializations).
 HW_LAYERS = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
-             "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect",
+             "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect", "StreamingConcat",
              "StreamingDataWidthConverter", "StreamingFIFO")
 
 
@@ -222,6 +229,148 @@ class InferGlobalAccPoolFromReduceSum(Transformation):
         return model, False
 
 
+class BipolarActivationToInt2(Transformation):
+    """FINN level: a bipolar MultiThreshold (sign activation) outputs the INT2 values -1 / +1.
+
+    FINN turns Brevitas' BipolarQuant into a MultiThreshold with one threshold t per channel,
+    out_scale 2 and out_bias -1 (count in {0, 1} -> {-1, +1}); FINN's thresholding layer takes
+    out_scale 1 only, and its bipolar path is the xnor-popcount MVAU (binaryXnorMode), which this
+    project's RTL MVU does not implement. The same function with out_scale 1: two equal
+    thresholds [t, t] count 0 or 2, out_bias -1 gives -1 or +1, exactly the bipolar values, typed
+    INT2. Downstream every conv then sees a plain 2-bit signed input (+-1 only) and 1-bit weights.
+    """
+
+    def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+
+        for node in model.graph.node:
+            if node.op_type != "MultiThreshold":
+                continue
+            op = getCustomOp(node)
+            if op.get_nodeattr("out_dtype") != "BIPOLAR":
+                continue
+            if op.get_nodeattr("out_scale") != 2.0 or op.get_nodeattr("out_bias") != -1.0:
+                raise LoweringError(node, "a bipolar MultiThreshold must have out_scale 2 and out_bias -1")
+            t = model.get_initializer(node.input[1])
+            if t is None or t.shape[-1] != 1:
+                raise LoweringError(node, "a bipolar MultiThreshold must have one constant threshold per channel")
+            model.set_initializer(node.input[1], np.repeat(t, 2, axis=-1))
+            op.set_nodeattr("out_scale", 1.0)
+            op.set_nodeattr("out_dtype", "INT2")
+            model.set_tensor_datatype(node.output[0], DataType["INT2"])
+        return model, False
+
+
+def _bipolar(w) -> bool:
+    return w is not None and np.all(np.abs(w) == 1)
+
+
+class RequireBinaryConvs(Transformation):
+    """FINN level (weight quantizers folded): every Conv has +-1 weights and no bias."""
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if node.op_type != "Conv":
+                continue
+            w = model.get_initializer(node.input[1])
+            if not _bipolar(w) or len(node.input) > 2:
+                raise LoweringError(node, "full-precision conv (float weights, e.g. ResNetE's model.fp_downsample: "
+                                    "true): this flow lowers 1-bit convs only")
+        return model, False
+
+
+class AvgPoolConvToStridedConv(Transformation):
+    """AveragePool 2x2/2 -> 1x1 conv (+-1 weights)  ==>  2x2/2 conv with the weights on every
+    tap, then Mul 1/4 (ResNetE's downsampling shortcut).
+
+    Exact: sum_c w_oc * (1/4) sum_(2x2) x_c = (1/4) sum_(c, 2x2) w_oc x_c. The conv keeps +-1
+    weights (an MVAU after an Im2Col of 2x2 windows, stride 2), the 1/4 is a scalar that
+    streamlining moves into the next thresholds.
+    """
+
+    def apply(self, model):
+        graph = model.graph
+        for node in list(graph.node):
+            if node.op_type != "AveragePool":
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            consumers = model.find_consumers(node.output[0]) or []
+            if (list(attrs.get("kernel_shape", [])) != [2, 2] or list(attrs.get("strides", [])) != [2, 2]
+                    or any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0) or len(consumers) != 1
+                    or consumers[0].op_type != "Conv"):
+                continue
+            conv = consumers[0]
+            w = model.get_initializer(conv.input[1])
+            cattrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+            if (w is None or w.shape[2:] != (1, 1) or len(conv.input) > 2 or cattrs.get("group", 1) != 1
+                    or any(s != 1 for s in cattrs.get("strides", [1, 1])) or any(cattrs.get("pads", [0]))):
+                continue
+            if not _bipolar(w):
+                raise LoweringError(conv, "full-precision conv (float weights, e.g. ResNetE's model.fp_downsample: "
+                                    "true): this flow lowers 1-bit convs only")
+            model.set_initializer(conv.input[1], np.tile(w, (1, 1, 2, 2)))
+            for a in list(conv.attribute):
+                conv.attribute.remove(a)
+            conv.attribute.extend([helper.make_attribute("kernel_shape", [2, 2]),
+                                   helper.make_attribute("strides", [2, 2]),
+                                   helper.make_attribute("pads", [0, 0, 0, 0]),
+                                   helper.make_attribute("dilations", [1, 1]),
+                                   helper.make_attribute("group", 1)])
+            quarter = model.make_new_valueinfo_name()
+            model.set_initializer(quarter, np.array(0.25, dtype=np.float32))
+            out = conv.output[0]
+            mid = model.make_new_valueinfo_name()
+            conv.output[0] = mid
+            conv.input[0] = node.input[0]
+            mul = helper.make_node("Mul", [mid, quarter], [out], name=conv.name + "_avg")
+            graph.node.insert(list(graph.node).index(conv) + 1, mul)
+            graph.node.remove(node)
+            model = model.transform(InferShapes())
+            model = model.transform(InferDataTypes())
+            return model, True
+        return model, False
+
+
+def smallest_integer_type(lo: int, hi: int) -> DataType:
+    """The narrowest INTk / UINTk holding every integer in [lo, hi]."""
+    for k in range(1, 33):
+        if lo >= 0 and hi <= 2 ** k - 1:
+            return DataType[f"UINT{k}"]
+        if k > 1 and lo >= -(2 ** (k - 1)) and hi <= 2 ** (k - 1) - 1:
+            return DataType[f"INT{k}"]
+    raise ValueError(f"no integer type of at most 32 bits holds {lo}..{hi}")
+
+
+class NarrowIntegerAdds(Transformation):
+    """Hardware level: every ElementwiseAdd of two integer streams outputs the narrowest type
+    that holds every sum (FINN types a streamlined Add INT32), e.g. INT4 + INT4 -> INT5.
+
+    Its consumers then see the true width: ResNetE's downsampling shortcut is an MVAU on the
+    residual stream, and MVAUs take at most 8-bit inputs; thresholds are clipped to the new input
+    range afterwards (step_wrn_convert_to_hw). Exact: no sum of the inputs' ranges is cut.
+    """
+
+    def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+
+        changed = False
+        for node in model.graph.node:
+            if node.op_type != "ElementwiseAdd" or any(model.get_initializer(i) is not None for i in node.input):
+                continue
+            a, b = (model.get_tensor_datatype(i) for i in node.input[:2])
+            if not (a.is_integer() and b.is_integer()) or DataType["BIPOLAR"] in (a, b):
+                continue
+            dt = smallest_integer_type(int(a.min() + b.min()), int(a.max() + b.max()))
+            op = getCustomOp(node)
+            if op.get_nodeattr("out_dtype") != dt.name:
+                op.set_nodeattr("out_dtype", dt.name)
+                model.set_tensor_datatype(node.output[0], dt)
+                changed = True
+        if changed:
+            model = model.transform(InferDataTypes())
+        return model, False
+
+
 class RequireNodes(Transformation):
     """Raise LoweringError on the first node that is not one of the allowed op types."""
 
@@ -277,7 +426,10 @@ def _residual_moves():
     """
     from finn.transformation.streamline import reorder
 
-    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork(), reorder.MoveMulPastFork()]
+    return [reorder.MoveLinearPastEltwiseAdd(), reorder.MoveScalarLinearPastFork(), reorder.MoveMulPastFork(),
+            # BinaryDenseNet: one scale (and zero point) on every input of a concatenation, and
+            # its transitions' MaxPool after the thresholds (max commutes with a non-decreasing step)
+            reorder.MoveMulPastJoinConcat(), reorder.MoveAddPastJoinConcat(), reorder.MoveMaxPoolPastMultiThreshold()]
 
 
 def _layout_moves():
@@ -287,12 +439,15 @@ def _layout_moves():
     from finn.transformation.streamline.remove import RemoveIdentityTranspose
 
     return [absorb.AbsorbTransposeIntoMultiThreshold(), reorder.MoveTransposePastFork(),
-            reorder.MoveTransposePastJoinAdd(), CollapseRepeatedTranspose(), absorb.AbsorbConsecutiveTransposes(),
-            RemoveIdentityTranspose()]
+            reorder.MoveTransposePastJoinAdd(), reorder.MoveTransposePastJoinConcat(), CollapseRepeatedTranspose(),
+            absorb.AbsorbConsecutiveTransposes(), RemoveIdentityTranspose(), reorder.MakeMaxPoolNHWC()]
 
 
-def _to_fixpoint(model: ModelWrapper, transformations, max_rounds: int = 8) -> ModelWrapper:
+def _to_fixpoint(model: ModelWrapper, transformations, max_rounds: int = 64) -> ModelWrapper:
     """Apply the list in order, round after round, until a whole round changes nothing.
+
+    Each round moves a transpose or scale past about one fork / add / concatenation, so deep
+    graphs need many rounds (ResNetE-14's layout moves: more than 8); 64 is a cap, not a count.
 
     Works on a copy (the transformations run in place on it, without ModelWrapper.transform's
     deep copy per call, which dominates the run time on these graphs).
@@ -341,7 +496,8 @@ def streamline_head(model: ModelWrapper) -> ModelWrapper:
     return model
 
 
-STREAMLINED_OPS = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK")
+STREAMLINED_OPS = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK", "Concat",
+                   "MaxPoolNHWC")
 
 
 def check_streamlined(model: ModelWrapper) -> None:
@@ -367,6 +523,9 @@ def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
     model = step_qonnx_to_finn(model, cfg)
     model = tidy(model)
     model = model.transform(ReduceMeanToGlobalAveragePool())
+    model = model.transform(AvgPoolConvToStridedConv())
+    model = model.transform(RequireBinaryConvs())
+    model = model.transform(BipolarActivationToInt2())
     return tidy(model.transform(InferDataLayouts()))
 
 
@@ -382,7 +541,9 @@ def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:
 
 def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
     """Streamlined graph -> FINN hardware layers; raises LoweringError on any node left."""
+    from finn.transformation.fpgadataflow.convert_to_hw.concat import InferConcatLayer
     from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
     from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
     from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
         InferElementwiseBinaryOperation)
@@ -392,19 +553,24 @@ def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.streamline.absorb import AbsorbConsecutiveTransposes
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
     only_add = lambda m, n: n.op_type == "Add"  # noqa: E731  (integer residual adds only)
     for t in (InferQuantizedMatrixVectorActivation(),  # MatMul (+ following MultiThreshold) -> MVAU
               InferThresholdingLayer(),  # MultiThresholds after the residual adds
+              InferPool(),  # BinaryDenseNet's MaxPool -> Im2Col + Pool (before the Im2Cols are lowered)
               InferConvInpGen(),  # Im2Col -> FMPadding + ConvolutionInputGenerator
               InferElementwiseBinaryOperation(only_add),
               InferGlobalAccPoolFromReduceSum(),
               InferLabelSelectLayer(),
               InferDuplicateStreamsLayer(),
+              InferConcatLayer(),  # BinaryDenseNet's concatenations (NHWC, last axis)
               AbsorbConsecutiveTransposes(),
               RemoveCNVtoFCFlatten()):
         model = model.transform(t)
         model = model.transform(InferDataLayouts())
+    model = model.transform(NarrowIntegerAdds())
+    model = model.transform(RoundAndClipThresholds())  # to the narrowed input ranges
     model = tidy(model)
     check_hardware_graph(model)
     return model

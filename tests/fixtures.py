@@ -92,3 +92,29 @@ def spread_learned_scales(model, seed: int = 0) -> None:
         for name, p in model.named_parameters():
             if name.endswith("weight_quant.tensor_quant.scaling_impl.value"):  # log2 of the scale
                 p.add_(torch.rand(p.shape, generator=gen) * 2 - 1)
+
+
+BETHGE_HW = dict(in_channels=1, num_classes=10, act_bits=1, input_bits=8, residual_bits=4, head_bits=8)
+
+
+def warmed_bethge(arch: str, seed: int = 0, size: int = 12, **cfg):
+    """A tiny ResNetE / BinaryDenseNet (W1A1 hardware model by default: 8-bit input, 4-bit
+    residual / dense stream, 8-bit class scores) with BN statistics and quantizer scales moved
+    away from their init by a few training-mode forward passes on pattern images."""
+    import torch
+
+    from train.models import build_model
+
+    torch.manual_seed(seed)
+    base = dict(arch=arch, base_channels=8, **BETHGE_HW)
+    if arch == "resnete":
+        base.update(stage_blocks=[1, 1])
+    else:
+        base.update(dense_layers=[2, 2], growth_rate=4, reduction=2.0)
+    m = build_model({**base, **cfg}).train()
+    x, _ = pattern_images(64, size, 10, seed)
+    with torch.no_grad():
+        for i in range(0, 64, 16):
+            m(torch.from_numpy(x[i:i + 16, None]).float() / 255)
+    spread_learned_scales(m, seed)
+    return m.eval()

@@ -75,16 +75,23 @@ def _latent_weight(model_wrapper, conv_node) -> np.ndarray | None:
     return model_wrapper.get_initializer(q.input[0])
 
 
-def conv_weight_values(model_wrapper, context: dict, model: torch.nn.Module) -> list[dict]:
+def conv_weight_values(model_wrapper, context: dict, model: torch.nn.Module,
+                       full_precision_rows: list | None = None) -> list[dict]:
     """For every Conv node: do its weights hold +-a_c per output channel, a_c the expected scale?
 
     Each graph conv is matched to the model's conv by its latent weights (BipolarQuant's input),
     then every weight must equal sign(latent) * a_c exactly, with a_c > 0 the graph's own value per
     channel, and a_c must equal the independently computed expected scale (exactly for he_const
     and sign, to SCALE_RTOL for the float32 mean / power of two of bwn and bwn_learned).
+    A conv without a BipolarQuant whose weights are those of one of the model's
+    ``full_precision_convs()`` (float by design, e.g. ResNetE's ``fp_downsample``; see
+    _same_float_conv) is not a binary conv: it goes to ``full_precision_rows`` instead of the
+    result; every other conv is checked.
     """
+    full_precision_rows = [] if full_precision_rows is None else full_precision_rows
     method = getattr(getattr(model, "cfg", None), "weight_quant", "he_const")
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    full_precision = model.full_precision_convs() if hasattr(model, "full_precision_convs") else []
     rows = []
     for node in model_wrapper.graph.node:
         if node.op_type != "Conv":
@@ -93,8 +100,13 @@ def conv_weight_values(model_wrapper, context: dict, model: torch.nn.Module) -> 
         if w is None:
             w = model_wrapper.get_initializer(node.input[1])
         row = {"node": node.name, "shape": list(w.shape), "method": method, "ok": False}
-        rows.append(row)
         latent = _latent_weight(model_wrapper, node)
+        if latent is None and any(_same_float_conv(conv, bn, w) for conv, bn in full_precision):
+            # a conv the model keeps in float on purpose (ResNetE's fp_downsample): listed, not
+            # counted as a binary conv
+            full_precision_rows.append({"node": node.name, "shape": list(w.shape)})
+            continue
+        rows.append(row)
         module = None if latent is None else next(
             (m for m in convs if tuple(m.weight.shape) == latent.shape
              and np.array_equal(m.weight.detach().cpu().numpy(), latent)), None)
@@ -119,6 +131,26 @@ def conv_weight_values(model_wrapper, context: dict, model: torch.nn.Module) -> 
     return rows
 
 
+def _same_float_conv(conv: torch.nn.Module, bn: torch.nn.Module | None, w: np.ndarray) -> bool:
+    """Does the graph's float conv weight ``w`` come from the model's ``conv``?
+
+    torch's exporter folds the BatchNorm that follows a float conv into its weights (Brevitas'
+    quantized convs stay apart), so ``w`` is conv.weight * gamma / sqrt(var + eps) per output
+    channel; compared in float64 to float32 rounding (relative 1e-5 of the largest weight).
+    """
+    ref = conv.weight.detach().cpu().numpy().astype(np.float64)
+    if tuple(ref.shape) != tuple(w.shape):
+        return False
+    candidates = [ref]
+    if bn is not None:
+        factor = 1.0 / np.sqrt(bn.running_var.detach().cpu().numpy().astype(np.float64) + bn.eps)
+        if bn.weight is not None:
+            factor = factor * bn.weight.detach().cpu().numpy().astype(np.float64)
+        candidates.append(ref * factor.reshape(-1, *([1] * (ref.ndim - 1))))
+    w = w.astype(np.float64)
+    return any(np.abs(w - c).max() <= 1e-5 * max(np.abs(c).max(), 1e-12) for c in candidates)
+
+
 def prescale_integers(outputs: np.ndarray, scale: float, positions: int) -> np.ndarray:
     """Pooled class scores -> integer sums of the quantized scores (before scale and 1/HW)."""
     return outputs.astype(np.float64) * positions / scale
@@ -139,12 +171,14 @@ def check_export(model, onnx_path: Path, images_uint8: torch.Tensor, labels: tor
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     ctx = execute_onnx(mw, {iname: x.numpy()}, return_full_exec_context=True)
     got = ctx[oname]
-    weights = conv_weight_values(mw, ctx, model)
+    fp_convs: list[dict] = []
+    weights = conv_weight_values(mw, ctx, model, fp_convs)
     report = {
         "onnx": str(onnx_path), "images": len(x),
         "weight_quant": getattr(getattr(model, "cfg", None), "weight_quant", "he_const"),
         "conv_layers": len(weights), "conv_layers_two_values": int(sum(r["ok"] for r in weights)),
         "bad_conv_layers": [r for r in weights if not r["ok"]],
+        "full_precision_convs": fp_convs,
     }
     ref_label, got_label = ref.argmax(1), got.argmax(1)
     scale = model.head_scale()
@@ -197,7 +231,9 @@ def markdown_report(r: dict) -> str:
              f"- labels equal (Brevitas vs QONNX executor): {r['labels_equal']} / {r['images']}",
              f"- conv layers whose weights are +-a_c per output channel, a_c the "
              f"{r.get('weight_quant', 'he_const')} scale ({SCALE_DEFINITION[r.get('weight_quant', 'he_const')]}): "
-             f"{r['conv_layers_two_values']} / {r['conv_layers']}"]
+             f"{r['conv_layers_two_values']} / {r['conv_layers']}"
+             + (f" ({len(r['full_precision_convs'])} full-precision downsampling convs, float by design, "
+                "not counted)" if r.get("full_precision_convs") else "")]
     if r["integer_outputs"]:
         lines += [f"- integer pre-scale outputs equal: {r['integers_equal']} / {r['images']} "
                   f"(max difference {r['max_integer_diff']}; max distance from an integer "

@@ -143,7 +143,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     select_on = "val" if ds.val_y is not None else "test"
-    print(f"[train] {cfg['name']}: WRN-{cfg['model']['depth']}-{cfg['model']['width']} on {ds.name} "
+    print(f"[train] {cfg['name']}: {model.cfg.describe()} on {ds.name} "
           f"({len(ds.train_y)} train, {len(ds.test_y)} test, from {ds.source}), "
           f"{count_conv_weights(model)} conv weights, device {device}, epochs {start + 1}..{tcfg['epochs']}",
           flush=True)

@@ -2,10 +2,12 @@
 
 Small WRNs (1 input channel, 12x12 images): the depth-8 WRN (identity block, then two
 downsampling blocks with 1-bit 1x1 stride-2 conv shortcuts) and a one-stage variant without
-downsampling (two identity-shortcut blocks at 16 channels, pooled over 12x12), each with 2- and
-4-bit activations; and the depth-8 WRN with each binary-weight method (per-channel BWN scales,
-learned or computed, and Bethge's unscaled sign). No Vivado needed: finn-plus' python execution
-of the generic hardware layers.
+downsampling (two identity-shortcut blocks at 16 channels, pooled over 12x12), each with 1-
+(bipolar), 2- and 4-bit activations; and the depth-8 WRN with each binary-weight method (per-channel BWN scales,
+learned or computed, and Bethge's unscaled sign); and Bethge et al.'s architectures with 1-bit
+activations (tests.fixtures.warmed_bethge: ResNetE with its average-pool + 1x1-conv downsampling
+shortcut, BinaryDenseNet with concatenations and MaxPool transitions). No Vivado needed: finn-plus'
+python execution of the generic hardware layers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from onnx import TensorProto, helper
 
 from flows.exactness import check_exactness, summary
 from flows.streamline import LoweringError, lower_wrn
-from tests.fixtures import pattern_images, spread_learned_scales
+from tests.fixtures import pattern_images, spread_learned_scales, warmed_bethge
 from train.export import export_qonnx
 from train.models.wrn import _Layers, build_model
 
@@ -77,7 +79,7 @@ def eval_images():
     return torch.from_numpy(x[:, None])
 
 
-@pytest.mark.parametrize("act_bits,head_bn_affine", [(2, False), (4, False), (2, True)])
+@pytest.mark.parametrize("act_bits,head_bn_affine", [(2, False), (4, False), (2, True), (1, False)])
 @pytest.mark.parametrize("variant", ["depth8", "stage1"])
 def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine):
     m, stages = lowered(variant, act_bits, root, head_bn_affine=head_bn_affine)
@@ -168,3 +170,77 @@ def test_node_that_cannot_be_lowered_is_named(tmp_path):
     model = model.transform(InferDataTypes())
     with pytest.raises(LoweringError, match=r"Mul_0 \(Mul\)"):
         step_wrn_convert_to_hw(model, build_config(tmp_path / "out"))
+
+
+@functools.lru_cache(maxsize=None)
+def lowered_bethge(arch: str, root: str, weight_quant: str = "sign"):
+    m = warmed_bethge(arch, size=SIZE, weight_quant=weight_quant)
+    path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / f"{arch}_{weight_quant}.onnx")
+    return m, lower_wrn(path, f"{root}/{arch}_{weight_quant}")
+
+
+def _input_types(df, op_type):
+    from qonnx.custom_op.registry import getCustomOp
+
+    return [getCustomOp(n).get_nodeattr("inputDataType") for n in df.graph.node if n.op_type == op_type]
+
+
+@pytest.mark.parametrize("weight_quant", ["sign", "he_const"])
+def test_resnete_w1a1_lowers_completely_and_exactly(root, weight_quant):
+    """Every unit: a fork, the sign as a threshold (+-1 as INT2), the 3x3 conv's MVAU, an integer
+    add; the downsampling shortcut (avgpool 2x2/2 + 1x1 conv) as one 2x2/2 sliding window + MVAU
+    on the residual stream, whose add output type is narrowed to hold every sum (INT4 + INT4)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    m, stages = lowered_bethge("resnete", root, weight_quant)
+    assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED)
+    df = stages["dataflow"]
+    ops = [n.op_type for n in df.graph.node]
+    assert set(ops) <= ALLOWED, set(ops) - ALLOWED
+    n_units, n_down = len(m.body), sum(u.downsample for u in m.body)
+    assert ops.count("ElementwiseAdd_hls") == ops.count("DuplicateStreams_hls") == n_units
+    assert ops.count("MVAU_hls") == sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
+    windows = [getCustomOp(n) for n in df.graph.node if n.op_type.startswith("ConvolutionInputGenerator")]
+    assert sum(list(w.get_nodeattr("ConvKernelDim")) == [2, 2] and list(w.get_nodeattr("Stride")) == [2, 2]
+               for w in windows) == n_down
+    adds = [getCustomOp(n) for n in df.graph.node if n.op_type == "ElementwiseAdd_hls"]
+    assert {a.get_nodeattr("out_dtype") for a in adds} == {"INT5"}
+    mvau_inputs = _input_types(df, "MVAU_hls")
+    assert mvau_inputs[0] == "UINT8"  # the raw pixels
+    assert sorted(set(mvau_inputs[1:])) == ["INT2", "INT5"]  # +-1 activations; the residual stream
+    assert mvau_inputs.count("INT5") == n_down
+    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)
+
+
+def test_full_precision_downsampling_conv_is_refused_by_name(root):
+    m = warmed_bethge("resnete", size=SIZE, weight_quant="sign", fp_downsample=True)
+    path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / "resnete_fp.onnx")
+    with pytest.raises(LoweringError, match=r"^Conv_\d+ \(Conv\): full-precision conv .*fp_downsample"):
+        lower_wrn(path, f"{root}/resnete_fp")
+
+
+def test_binarydensenet_w1a1_lowers_completely_and_exactly(root):
+    """Every dense layer: a fork, BN + sign as a threshold (+-1 as INT2), the 3x3 conv's MVAU
+    with the block's quantizer as its thresholds, a concatenation of the integer streams on the
+    last (channel) axis; every transition: threshold, then 2x2/2 max pool (a sliding window and a
+    Pool; the pool moved after the sign, with which it commutes), then the 1x1 conv's MVAU."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    m, stages = lowered_bethge("densenet", root)
+    assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED) | {"Concat", "MaxPoolNHWC"}
+    df = stages["dataflow"]
+    ops = [n.op_type for n in df.graph.node]
+    allowed = ALLOWED | {"StreamingConcat_hls", "Pool_hls"}
+    assert set(ops) <= allowed, set(ops) - allowed
+    n_layers, n_transitions = sum(m.cfg.dense_layers), len(m.cfg.dense_layers) - 1
+    assert ops.count("StreamingConcat_hls") == ops.count("DuplicateStreams_hls") == n_layers
+    assert ops.count("Pool_hls") == n_transitions
+    assert ops.count("MVAU_hls") == sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
+    pools = [getCustomOp(n) for n in df.graph.node if n.op_type == "Pool_hls"]
+    assert all(p.get_nodeattr("Function") == "MaxPool" and p.get_nodeattr("InputDataType") == "INT2" for p in pools)
+    concats = [getCustomOp(n) for n in df.graph.node if n.op_type == "StreamingConcat_hls"]
+    assert all(set(c.get_nodeattr("inputDataTypes")) == {"INT4"} for c in concats)  # one dense-stream type
+    assert set(_input_types(df, "MVAU_hls")[1:]) == {"INT2"}  # every conv after the stem sees +-1
+    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)

@@ -29,6 +29,10 @@ from train.quant.ste import check_ste_clip, check_ste_kind
 from train.quant.weights import bipolar_act_kwargs, check_weight_quant, weight_quant_kwargs
 
 Shortcut = Literal["conv", "avgpool_pad"]
+ARCHS = ("wrn", "resnete", "densenet")
+# per-arch defaults of the list-valued keys (None in the config: take these)
+DEFAULT_STAGE_BLOCKS = [2, 2, 2, 2]  # ResNetE-18: 4 stages of 2 basic blocks (2 convs each)
+DEFAULT_DENSE_LAYERS = [6, 6, 6, 5]  # BinaryDenseNet-28
 
 
 @dataclass
@@ -56,12 +60,25 @@ class ModelConfig:
     weight_ste: str = "identity"  # identity | clipped | approxsign (McDonnell: identity)
     act_ste: str = "clipped"  # of 1-bit activations; Brevitas' bipolar quantizer clips at 1
     ste_clip: float = 1.0  # t_clip of the clipped and approxsign STEs
+    # Architecture (Bethge et al. 2019, train/models/resnete.py and densenet.py). depth, width and
+    # shortcut apply to the WRN only; the keys below to the Bethge architectures only.
+    arch: str = "wrn"  # wrn | resnete | densenet
+    base_channels: int = 64  # resnete: channels of the stem and the first stage; densenet: of the stem
+    stage_blocks: list | None = None  # resnete: basic blocks (2 convs) per stage; None: [2, 2, 2, 2]
+    dense_layers: list | None = None  # densenet: layers per dense block; None: [6, 6, 6, 5]
+    growth_rate: int = 64  # densenet: channels each dense layer adds
+    reduction: float | list = 2.0  # densenet: channel divisor of each transition (one, or one per transition)
+    fp_downsample: bool = False  # resnete: full-precision 1x1 downsampling convs (not 1-bit hardware)
 
     def __post_init__(self):
-        if self.depth < 8 or (self.depth - 2) % 6 != 0:
-            raise ValueError(f"WRN depth must be 6n+2 with n >= 1 (8, 14, 20, ...), got {self.depth}")
-        if self.width < 1:
-            raise ValueError(f"WRN width factor must be >= 1, got {self.width}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {self.arch!r}")
+        if self.arch == "wrn":
+            if self.depth < 8 or (self.depth - 2) % 6 != 0:
+                raise ValueError(f"WRN depth must be 6n+2 with n >= 1 (8, 14, 20, ...), got {self.depth}")
+            if self.width < 1:
+                raise ValueError(f"WRN width factor must be >= 1, got {self.width}")
+        self._check_bethge()
         for name in ("act_bits", "input_bits", "residual_bits", "head_bits"):
             bits = getattr(self, name)
             if bits is not None and not 1 <= int(bits) <= 8:
@@ -74,6 +91,50 @@ class ModelConfig:
         check_ste_clip(self.ste_clip)
         if self.act_bits is not None and self.residual_bits is None:
             self.residual_bits = min(8, self.act_bits + 2)
+
+    def _check_bethge(self) -> None:
+        def positive_int(name, v):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+        def int_list(name, v):
+            if not isinstance(v, (list, tuple)) or not v:
+                raise ValueError(f"{name} must be a non-empty list of positive integers, got {v!r}")
+            for x in v:
+                positive_int(f"every entry of {name}", x)
+            return [int(x) for x in v]
+
+        positive_int("base_channels", self.base_channels)
+        positive_int("growth_rate", self.growth_rate)
+        if self.stage_blocks is None:
+            self.stage_blocks = list(DEFAULT_STAGE_BLOCKS)
+        self.stage_blocks = int_list("stage_blocks", self.stage_blocks)
+        if self.dense_layers is None:
+            self.dense_layers = list(DEFAULT_DENSE_LAYERS)
+        self.dense_layers = int_list("dense_layers", self.dense_layers)
+        reductions = self.reduction if isinstance(self.reduction, (list, tuple)) else [self.reduction]
+        for r in reductions:
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 1:
+                raise ValueError(f"reduction must be a number >= 1 or a list of them, got {self.reduction!r}")
+        if isinstance(self.reduction, (list, tuple)):
+            if len(self.reduction) != len(self.dense_layers) - 1:
+                raise ValueError(f"reduction lists one divisor per transition ({len(self.dense_layers) - 1} for "
+                                 f"{len(self.dense_layers)} dense blocks), got {len(self.reduction)}")
+            self.reduction = [float(r) for r in self.reduction]
+        if not isinstance(self.fp_downsample, bool):
+            raise ValueError(f"fp_downsample must be true or false, got {self.fp_downsample!r}")
+        if self.fp_downsample and self.arch != "resnete":
+            raise ValueError(f"fp_downsample applies to arch resnete only (arch is {self.arch!r})")
+
+    def describe(self) -> str:
+        """A short name of the architecture, for log lines."""
+        if self.arch == "resnete":
+            return (f"ResNetE-{2 + 2 * sum(self.stage_blocks)} (stages {self.stage_blocks}, {self.base_channels} "
+                    f"channels{', fp downsample' if self.fp_downsample else ''})")
+        if self.arch == "densenet":
+            return (f"BinaryDenseNet-{len(self.dense_layers) + 1 + sum(self.dense_layers)} (layers "
+                    f"{self.dense_layers}, growth {self.growth_rate}, stem {self.base_channels})")
+        return f"WRN-{self.depth}-{self.width}"
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -195,9 +256,18 @@ class WRN(nn.Module):
         return float(self.head_quant.act_quant.scale())
 
 
-def build_model(cfg: ModelConfig | dict) -> WRN:
+def build_model(cfg: ModelConfig | dict) -> nn.Module:
+    """The model of ``cfg.arch``: WRN, ResNetE or BinaryDenseNet."""
     if isinstance(cfg, dict):
         cfg = ModelConfig.from_dict(cfg)
+    if cfg.arch == "resnete":
+        from train.models.resnete import ResNetE
+
+        return ResNetE(cfg)
+    if cfg.arch == "densenet":
+        from train.models.densenet import BinaryDenseNet
+
+        return BinaryDenseNet(cfg)
     return WRN(cfg)
 
 
