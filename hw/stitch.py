@@ -24,6 +24,15 @@ from train.errors import UserError
 from hw.sim.verilator import Stream, VerilatedDesign
 
 FIFO_FILE = Path(__file__).resolve().parent / "rtl" / "stream_fifo.sv"
+# FIFOs deeper than this keep their beats in block RAM, shallower ones in LUTs (distributed RAM):
+# the depth at which FINN too stops using shift-register FIFOs (InsertFIFO's max_qsrl_depth).
+# stream_fifo reads its memory into a register, so either style maps to the part's RAMs.
+BRAM_FIFO_DEPTH = 256
+
+
+def fifo_ram_style(depth: int) -> str:
+    """Xilinx ram_style of a stream_fifo of ``depth`` beats."""
+    return "block" if depth > BRAM_FIFO_DEPTH else "distributed"
 
 
 class NoRTL(UserError):
@@ -210,7 +219,8 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str]) 
         body += [
             f"    wire [{cbits - 1}:0] fifo{k}_peak;",
             f"    assign fifo{k}_maxcount = 32'(fifo{k}_peak);",
-            f"    stream_fifo #(.DEPTH({e.depth}), .DATA_WIDTH({e.width})) fifo{k} (",
+            f"    stream_fifo #(.DEPTH({e.depth}), .DATA_WIDTH({e.width}), "
+            f".RAM_STYLE(\"{fifo_ram_style(e.depth)}\")) fifo{k} (",
             "        .clk(ap_clk), .rst(!ap_rst_n),",
             f"        .idat({s}_TDATA), .ivld({s}_TVALID), .irdy({s}_TREADY),",
             f"        .odat({d}_TDATA), .ovld({d}_TVALID), .ordy({d}_TREADY),",

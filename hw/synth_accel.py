@@ -45,7 +45,7 @@ def layer_sources(op) -> tuple[str, list[Path]]:
 def fifo_top(folder: Path, depth: int, width: int) -> tuple[str, Path]:
     """A module holding one stream_fifo as hw.stitch instantiates it, with its occupancy outputs
     (count, maxcount: for sizing in simulation only) left open, so that yosys removes them."""
-    from hw.stitch import FIFO_FILE
+    from hw.stitch import FIFO_FILE, fifo_ram_style
 
     name = f"fifo_d{depth}_w{width}"
     path = folder / f"{name}.sv"
@@ -59,7 +59,7 @@ def fifo_top(folder: Path, depth: int, width: int) -> tuple[str, Path]:
         f"    input  wire [{width - 1}:0] idat, input wire ivld, output wire irdy,\n"
         f"    output wire [{width - 1}:0] odat, output wire ovld, input wire ordy\n"
         ");\n"
-        f"    stream_fifo #(.DEPTH({depth}), .DATA_WIDTH({width})) fifo (\n"
+        f"    stream_fifo #(.DEPTH({depth}), .DATA_WIDTH({width}), .RAM_STYLE(\"{fifo_ram_style(depth)}\")) fifo (\n"
         "        .clk(ap_clk), .rst(!ap_rst_n),\n"
         "        .idat(idat), .ivld(ivld), .irdy(irdy),\n"
         "        .odat(odat), .ovld(ovld), .ordy(ordy),\n"

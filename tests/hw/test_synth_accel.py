@@ -183,6 +183,22 @@ def test_section_rows_sum_to_total_and_fifo_ffs_are_hand_counted(finn, tmp_path)
     assert f"**{sec['totals']['FF']:,}**" in md and "Pre-place-and-route" in md
 
 
+@needs_yosys
+@pytest.mark.parametrize("depth, width, bram36", [(256, 8, 0), (257, 8, 0.5), (788, 72, 2)])
+def test_fifos_deeper_than_256_beats_go_to_block_ram(tmp_path, depth, width, bram36):
+    from hw.synth import synthesize
+    from hw.synth_accel import fifo_top
+
+    top, files = fifo_top(tmp_path, depth, width)
+    r = synthesize(top, files, workdir=tmp_path / top)
+    # depth - 1 stored beats: 257 x 8 bits fit one RAMB18; 787 x 72 bits need two RAMB36
+    # (36 bits wide x 1,024 deep each); at 256 beats the storage stays in LUTs
+    assert r.BRAM36 == bram36
+    assert (r.LUTRAM == 0) == (bram36 > 0)
+    # in block RAM the output beat's data bits move into the RAM's own output register
+    assert r.FF == stream_fifo_ffs(depth, width) - (width if bram36 else 0)
+
+
 def test_missing_yosys_gives_one_clear_line(finn, tmp_path):
     from flows.report import render_markdown
     from hw.synth_accel import synthesis_section
