@@ -271,9 +271,10 @@ AP_AXI_SDATA = """\
 #include <cstddef>
 #include "ap_int.h"
 
-template <int D, int U, int TI, int TD>
-struct ap_axis {
-  ap_int<D> data;
+// one AXI-stream beat with its side channels; ap_axis (signed data) and ap_axiu (unsigned)
+template <typename Data, int D, int U, int TI, int TD>
+struct wrn1bit_axis_beat {
+  Data data;
   ap_uint<(D + 7) / 8> keep;
   ap_uint<(D + 7) / 8> strb;
   ap_uint<(U > 0) ? U : 1> user;
@@ -283,15 +284,10 @@ struct ap_axis {
 };
 
 template <int D, int U, int TI, int TD>
-struct ap_axiu {
-  ap_uint<D> data;
-  ap_uint<(D + 7) / 8> keep;
-  ap_uint<(D + 7) / 8> strb;
-  ap_uint<(U > 0) ? U : 1> user;
-  ap_uint<1> last;
-  ap_uint<(TI > 0) ? TI : 1> id;
-  ap_uint<(TD > 0) ? TD : 1> dest;
-};
+struct ap_axis : wrn1bit_axis_beat<ap_int<D>, D, U, TI, TD> {};
+
+template <int D, int U, int TI, int TD>
+struct ap_axiu : wrn1bit_axis_beat<ap_uint<D>, D, U, TI, TD> {};
 
 namespace hls {
 template <typename T, std::size_t U = 0, std::size_t TI = 0, std::size_t TD = 0>

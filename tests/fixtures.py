@@ -97,6 +97,18 @@ def spread_learned_scales(model, seed: int = 0) -> None:
 BETHGE_HW = dict(in_channels=1, num_classes=10, act_bits=1, input_bits=8, residual_bits=4, head_bits=8)
 
 
+def export_and_check(model, tmp_path, size: int = 12) -> dict:
+    """The trainer's QONNX export check of ``model`` on 8 pattern images; the check's report."""
+    import numpy as np
+    import torch
+
+    from train.export import check_export, export_qonnx
+
+    path = export_qonnx(model, (1, size, size), tmp_path / "m.onnx")
+    x, y = pattern_images(8, size, 10, 7)
+    return check_export(model, path, torch.from_numpy(x[:, None]), torch.from_numpy(y.astype(np.int64)))
+
+
 def warmed_bethge(arch: str, seed: int = 0, size: int = 12, **cfg):
     """A tiny ResNetE / BinaryDenseNet (W1A1 hardware model by default: 8-bit input, 4-bit
     residual / dense stream, 8-bit class scores) with BN statistics and quantizer scales moved

@@ -3,15 +3,13 @@ paper's definition, the transition's MaxPool -> act -> 1x1 conv order against an
 torch computation, the concatenation keeping its input, W1A1, bad configs, and the QONNX export
 check on tiny instances."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity
 
-from tests.fixtures import BETHGE_HW, pattern_images, warmed_bethge
-from train.export import check_export, export_qonnx
+from tests.fixtures import BETHGE_HW, export_and_check, pattern_images, warmed_bethge
 from train.models import BinaryDenseNet, ModelConfig, build_model
 from train.models.densenet import DenseLayer, Transition
 from train.models.wrn import count_conv_weights
@@ -154,9 +152,7 @@ def test_odd_feature_map_at_a_transition_is_refused():
 def test_export_check_passes(tmp_path, cfg):
     cfg = dict(cfg)
     m = warmed_bethge("densenet", weight_quant=cfg.pop("weight_quant", "sign"), **cfg)
-    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
-    x, y = pattern_images(8, 12, 10, 7)
-    r = check_export(m, path, torch.from_numpy(x[:, None]), torch.from_numpy(y.astype(np.int64)))
+    r = export_and_check(m, tmp_path)
     n_convs = sum(isinstance(mod, nn.Conv2d) for mod in m.modules())
     assert r["passed"], r
     assert r["conv_layers"] == r["conv_layers_two_values"] == n_convs == 7

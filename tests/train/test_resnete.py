@@ -9,8 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity
 
-from tests.fixtures import BETHGE_HW, pattern_images, warmed_bethge
-from train.export import check_export, export_qonnx
+from tests.fixtures import BETHGE_HW, export_and_check, pattern_images, warmed_bethge
 from train.models import ModelConfig, ResNetE, build_model
 from train.models.wrn import count_conv_weights
 
@@ -132,9 +131,7 @@ def test_wrn_keys_do_not_constrain_resnete():
 def test_export_check_passes(tmp_path, cfg):
     cfg = dict(cfg)
     m = warmed_bethge("resnete", weight_quant=cfg.pop("weight_quant", "sign"), **cfg)
-    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
-    x, y = pattern_images(8, 12, 10, 7)
-    r = check_export(m, path, torch.from_numpy(x[:, None]), torch.from_numpy(y.astype(np.int64)))
+    r = export_and_check(m, tmp_path)
     n_convs = sum(isinstance(mod, nn.Conv2d) for mod in m.modules())
     assert r["passed"], r
     assert r["conv_layers"] == r["conv_layers_two_values"] == n_convs and not r["full_precision_convs"]
@@ -143,9 +140,7 @@ def test_export_check_passes(tmp_path, cfg):
 
 def test_export_check_lists_the_fp_downsample_conv_and_checks_the_rest(tmp_path):
     m = warmed_bethge("resnete", weight_quant="sign", fp_downsample=True)
-    path = export_qonnx(m, (1, 12, 12), tmp_path / "m.onnx")
-    x, y = pattern_images(8, 12, 10, 7)
-    r = check_export(m, path, torch.from_numpy(x[:, None]), torch.from_numpy(y.astype(np.int64)))
+    r = export_and_check(m, tmp_path)
     assert r["passed"], r
     assert len(r["full_precision_convs"]) == 1 and r["full_precision_convs"][0]["shape"] == [16, 8, 1, 1]
     assert r["conv_layers"] == r["conv_layers_two_values"] == 6  # 7 convs, the float one not counted

@@ -15,47 +15,22 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from brevitas.nn import QuantIdentity
 
-from train.quant import FixedRangeUintInput, SignedResidualQuant
+from train.models.wrn import ClassifierHead
 
 
-class BethgeNet(nn.Module):
+class BethgeNet(ClassifierHead, nn.Module):
     """Base: stem and head around ``self.body`` (set by the subclass)."""
 
     def _build_stem(self, layers, cout: int, stream_quant: nn.Module | None) -> None:
         cfg = layers.cfg
-        self.input_quant = (
-            QuantIdentity(act_quant=FixedRangeUintInput, bit_width=cfg.input_bits, return_quant_tensor=False)
-            if cfg.input_bits is not None else nn.Identity()
-        )
+        self.input_quant = layers.input_quant()
         self.conv0 = layers.conv(cfg.in_channels, cout, 3)
         self.bn0 = layers.bn(cout)
         self.stem_quant = stream_quant if stream_quant is not None else nn.Identity()
 
-    def _build_head(self, layers, cin: int) -> None:
-        cfg = layers.cfg
-        self.head_bn, self.head_relu = layers.bn(cin), layers.relu()
-        self.head_conv = layers.conv(cin, cfg.num_classes, 1)
-        self.head_bn_out = nn.BatchNorm2d(cfg.num_classes, affine=cfg.head_bn_affine)
-        self.head_quant = (
-            QuantIdentity(act_quant=SignedResidualQuant, bit_width=cfg.head_bits, return_quant_tensor=False)
-            if cfg.head_bits is not None else nn.Identity()
-        )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem_quant(self.bn0(self.conv0(self.input_quant(x))))
-        x = self.body(x)
-        x = self.head_conv(self.head_relu(self.head_bn(x)))
-        x = self.head_quant(self.head_bn_out(x))
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)  # exports as GlobalAveragePool
-
-    def head_scale(self) -> float | None:
-        """Scale of the quantized class scores, or None when the head is not quantized."""
-        if self.cfg.head_bits is None:
-            return None
-        return float(self.head_quant.act_quant.scale())
+        return self._head(self.body(self.stem_quant(self.bn0(self.conv0(self.input_quant(x))))))
 
     def full_precision_convs(self) -> list[tuple[nn.Module, nn.Module | None]]:
         """(conv, the BN right after it or None) for every conv that is full precision by design

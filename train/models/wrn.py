@@ -177,6 +177,11 @@ class _Layers:
         return QuantReLU(act_quant=LearnedRangeReLU, bit_width=self.cfg.act_bits,
                          max_val=relu_max_init(self.cfg.act_bits), return_quant_tensor=False)
 
+    def input_quant(self) -> nn.Module:
+        if self.cfg.input_bits is None:
+            return nn.Identity()
+        return QuantIdentity(act_quant=FixedRangeUintInput, bit_width=self.cfg.input_bits, return_quant_tensor=False)
+
     def residual_quant(self) -> nn.Module | None:
         if self.cfg.residual_bits is None or self.cfg.act_bits is None:
             return None
@@ -216,24 +221,14 @@ class Block(nn.Module):
         return y + s
 
 
-class WRN(nn.Module):
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.cfg = cfg
-        layers = _Layers(cfg)
-        n = (cfg.depth - 2) // 6
-        widths = [16 * cfg.width, 32 * cfg.width, 64 * cfg.width]
-        self.input_quant = (
-            QuantIdentity(act_quant=FixedRangeUintInput, bit_width=cfg.input_bits, return_quant_tensor=False)
-            if cfg.input_bits is not None else nn.Identity()
-        )
-        self.conv0 = layers.conv(cfg.in_channels, widths[0], 3)
-        blocks, cin = [], widths[0]
-        for stage, cout in enumerate(widths):
-            for i in range(n):
-                blocks.append(Block(layers, cin, cout, 2 if (stage > 0 and i == 0) else 1))
-                cin = cout
-        self.blocks = nn.Sequential(*blocks)
+class ClassifierHead:
+    """The head every architecture here ends with: BN -> activation -> 1-bit 1x1 conv to the
+    classes -> BN (``head_bn_affine``) -> the class-score quantizer (``head_bits``) -> global
+    average pool. Its modules are attributes of the network itself (``head_bn``, ``head_relu``,
+    ``head_conv``, ``head_bn_out``, ``head_quant``): the names in every checkpoint."""
+
+    def _build_head(self, layers: _Layers, cin: int) -> None:
+        cfg = layers.cfg
         self.head_bn, self.head_relu = layers.bn(cin), layers.relu()
         self.head_conv = layers.conv(cin, cfg.num_classes, 1)
         self.head_bn_out = nn.BatchNorm2d(cfg.num_classes, affine=cfg.head_bn_affine)
@@ -242,9 +237,7 @@ class WRN(nn.Module):
             if cfg.head_bits is not None else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv0(self.input_quant(x))
-        x = self.blocks(x)
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head_conv(self.head_relu(self.head_bn(x)))
         x = self.head_quant(self.head_bn_out(x))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)  # exports as GlobalAveragePool
@@ -254,6 +247,27 @@ class WRN(nn.Module):
         if self.cfg.head_bits is None:
             return None
         return float(self.head_quant.act_quant.scale())
+
+
+class WRN(ClassifierHead, nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        layers = _Layers(cfg)
+        n = (cfg.depth - 2) // 6
+        widths = [16 * cfg.width, 32 * cfg.width, 64 * cfg.width]
+        self.input_quant = layers.input_quant()
+        self.conv0 = layers.conv(cfg.in_channels, widths[0], 3)
+        blocks, cin = [], widths[0]
+        for stage, cout in enumerate(widths):
+            for i in range(n):
+                blocks.append(Block(layers, cin, cout, 2 if (stage > 0 and i == 0) else 1))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self._build_head(layers, cin)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._head(self.blocks(self.conv0(self.input_quant(x))))
 
 
 def build_model(cfg: ModelConfig | dict) -> nn.Module:
