@@ -42,9 +42,13 @@ class FifoSizing:
     tried: list[dict] = field(default_factory=list)  # per cap: ii or stall, kept or not, seconds
 
     def summary(self) -> dict:
-        peak_depths = {t: max(2, p + FIFO_MARGIN) for t, p in self.peaks.items()}
         return {"deep_ii": self.deep_ii, "deep_cycles": self.deep_cycles, "cap": self.cap, "tried": self.tried, "joins": self.joins,
-                "peak_depth_beats": sum(peak_depths.values()), "depth_beats": sum(self.depths.values())}
+                "peak_depth_beats": sum(peak_depths(self.peaks).values()), "depth_beats": sum(self.depths.values())}
+
+
+def peak_depths(peaks: dict[str, int]) -> dict[str, int]:
+    """Depths that hold each FIFO's peak occupancy, + FIFO_MARGIN (at least 2)."""
+    return {t: max(2, p + FIFO_MARGIN) for t, p in peaks.items()}
 
 
 def steady_interval(ends: np.ndarray) -> int:
@@ -85,12 +89,12 @@ def size_fifos(deep, stitch_capped, feed: np.ndarray, out_beats: int, images: in
     design.build()
     r, deep_ii, deep_cycles = _run_timed(design, feed, out_beats, images)
     peaks = {e.tensor: int(r.probes[f"fifo{k}_maxcount"]) for k, e in enumerate(deep.fifo_edges())}
-    peak_depths = {t: max(2, p + FIFO_MARGIN) for t, p in peaks.items()}
+    at_peak = peak_depths(peaks)
     joins = join_inputs(deep)
-    sizing = FifoSizing(peak_depths, peaks, joins, deep_ii, deep_cycles, None)
+    sizing = FifoSizing(at_peak, peaks, joins, deep_ii, deep_cycles, None)
     for cap in caps:
-        depths = {t: d if t in joins else min(d, max(2, cap)) for t, d in peak_depths.items()}
-        if depths == peak_depths:
+        depths = {t: d if t in joins else min(d, max(2, cap)) for t, d in at_peak.items()}
+        if depths == at_peak:
             break  # the cap changes nothing any more
         t0 = time.perf_counter()
         row = {"cap": cap}
