@@ -8,6 +8,7 @@ checkpoint of epoch e replays exactly what an uninterrupted run would have done.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -100,6 +101,42 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
             "seconds": seconds, "train_images_per_s": n / seconds}
 
 
+# Settings of the machine, not of the experiment: a resumed run takes them from the command line,
+# so a run started on 2 CPU threads can go on with 16, or on a GPU.
+RUNTIME_KEYS = (("device",), ("train", "threads"), ("train", "eval_batch_size"))
+
+
+def _runtime_split(cfg: dict) -> tuple[dict, dict]:
+    """(cfg without RUNTIME_KEYS, {path: value} of those it has)."""
+    rest, runtime = copy.deepcopy(cfg), {}
+    for path in RUNTIME_KEYS:
+        node = rest
+        for p in path[:-1]:
+            node = node.get(p, {})
+        if path[-1] in node:
+            runtime[path] = node.pop(path[-1])
+    return rest, runtime
+
+
+def resumed_config(stored: dict, given: dict, where: Path) -> dict:
+    """The config a resumed run goes on with: the checkpoint's own, except for RUNTIME_KEYS."""
+    stored_rest, stored_rt = _runtime_split(stored)
+    given_rest, given_rt = _runtime_split(given)
+    if stored_rest != given_rest:  # the run's own config wins: it is what the checkpoint was trained with
+        print(f"[train] --resume: using the config stored in {where}, not the one given", flush=True)
+    changed = {p: v for p, v in given_rt.items() if stored_rt.get(p) != v}
+    if changed:
+        print("[train] --resume: this machine's settings: "
+              + ", ".join(f"{'.'.join(p)}={v}" for p, v in changed.items()), flush=True)
+    cfg = copy.deepcopy(stored)
+    for path, value in changed.items():
+        node = cfg
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = value
+    return cfg
+
+
 def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
         export: bool | None = None, ds=None, init_model=None) -> dict:
     """Train ``cfg`` in ``run_dir``; return the final report (also written as final.json).
@@ -114,9 +151,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
         if not last.is_file():
             raise UserError(f"--resume: no checkpoint to resume from at {last}")
         ckpt = load_checkpoint(last)
-        if ckpt["config"] != cfg:  # the run's own config wins: it is what the checkpoint was trained with
-            print(f"[train] --resume: using the config stored in {last}, not the one given", flush=True)
-            cfg = ckpt["config"]
+        cfg = resumed_config(ckpt["config"], cfg, last)
     elif last.exists():
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     tcfg = cfg["train"]

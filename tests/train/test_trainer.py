@@ -124,3 +124,19 @@ def test_stochastic_rounding_run_is_deterministic_and_stays_on_the_grid(tiny_cfg
         fan_in = a[k][0].numel()
         c32 = float(torch.tensor((2.0 / fan_in) ** 0.5, dtype=torch.float32))
         assert set(torch.unique(a[k]).tolist()) == {-c32, c32}, k
+
+
+def test_resume_keeps_the_runs_experiment_but_takes_this_machines_settings(tiny_cfg, capsys):
+    from pathlib import Path
+
+    from train.trainer import resumed_config
+
+    stored = {**tiny_cfg, "device": "cpu", "train": {**tiny_cfg["train"], "threads": 2, "lr": 0.05}}
+    given = {**tiny_cfg, "device": "cuda", "train": {**tiny_cfg["train"], "threads": 16, "lr": 0.5}}
+    cfg = resumed_config(stored, given, Path("run/last.pt"))
+    assert (cfg["device"], cfg["train"]["threads"], cfg["train"]["lr"]) == ("cuda", 16, 0.05)
+    assert cfg["model"] == tiny_cfg["model"] and stored["train"]["threads"] == 2  # stored is not modified
+    out = capsys.readouterr().out
+    assert "using the config stored in run/last.pt" in out and "device=cuda, train.threads=16" in out
+    same = resumed_config(stored, {**stored, "train": {**stored["train"], "threads": 2}}, Path("x"))
+    assert same == stored and capsys.readouterr().out == ""
