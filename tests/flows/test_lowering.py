@@ -35,12 +35,14 @@ ALLOWED = {"MVAU_hls", "Thresholding_rtl", "Thresholding_hls", "ConvolutionInput
            "ElementwiseAdd_hls", "AddStreams_hls", "GlobalAccPool_hls", "LabelSelect_hls"}
 
 
-def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "he_const", head_bn_affine=False):
+def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "he_const", head_bn_affine=False,
+              residual_bits: int = HW["residual_bits"]):
     """depth8: WRN-8-1 (with downsampling). stage1: two identity blocks, no downsampling."""
     torch.manual_seed(seed)
     depth = 8 if variant == "depth8" else 14
     m = build_model(dict(depth=depth, width=1, in_channels=1, num_classes=10, act_bits=act_bits,
-                         weight_quant=weight_quant, head_bn_affine=head_bn_affine, **HW))
+                         weight_quant=weight_quant, head_bn_affine=head_bn_affine,
+                         **{**HW, "residual_bits": residual_bits}))
     if variant == "stage1":  # keep the first stage's blocks only, and a head for its 16 channels
         layers = _Layers(m.cfg)
         m.blocks = m.blocks[:2]
@@ -60,9 +62,11 @@ def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "h
 
 
 @functools.lru_cache(maxsize=None)
-def lowered(variant: str, act_bits: int, root: str, weight_quant: str = "he_const", head_bn_affine=False):
-    m = small_wrn(variant, act_bits, weight_quant=weight_quant, head_bn_affine=head_bn_affine)
-    name = (f"{variant}_a{act_bits}" + ("" if weight_quant == "he_const" else f"_{weight_quant}")
+def lowered(variant: str, act_bits: int, root: str, weight_quant: str = "he_const", head_bn_affine=False,
+            residual_bits: int = HW["residual_bits"]):
+    m = small_wrn(variant, act_bits, weight_quant=weight_quant, head_bn_affine=head_bn_affine,
+                  residual_bits=residual_bits)
+    name = (f"{variant}_a{act_bits}_r{residual_bits}" + ("" if weight_quant == "he_const" else f"_{weight_quant}")
             + ("_headaffine" if head_bn_affine else ""))
     path = export_qonnx(m, (1, SIZE, SIZE), Path(root) / f"{name}.onnx")
     return m, lower_wrn(path, f"{root}/{name}")
@@ -79,10 +83,11 @@ def eval_images():
     return torch.from_numpy(x[:, None])
 
 
-@pytest.mark.parametrize("act_bits,head_bn_affine", [(2, False), (4, False), (2, True), (1, False)])
+@pytest.mark.parametrize("act_bits,head_bn_affine,residual_bits",
+                         [(2, False, 4), (4, False, 4), (2, True, 4), (1, False, 4), (2, True, 8)])
 @pytest.mark.parametrize("variant", ["depth8", "stage1"])
-def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine):
-    m, stages = lowered(variant, act_bits, root, head_bn_affine=head_bn_affine)
+def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine, residual_bits):
+    m, stages = lowered(variant, act_bits, root, head_bn_affine=head_bn_affine, residual_bits=residual_bits)
     assert "Conv" in {n.op_type for n in stages["finn"].graph.node}  # each stage is its own graph
     assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED)
     df = stages["dataflow"]
