@@ -122,8 +122,25 @@ def _node_integers(model, node, ctx) -> np.ndarray | None:
     if node.op_type in MVAU_OPS and getCustomOp(node).get_nodeattr("noActivation"):
         return None
     if node.op_type in THRESHOLDING_OPS | MVAU_OPS:
-        return _as_int(_nchw(ctx[out], model, out).astype(np.float64), node.name)
+        ints = _as_int(_nchw(ctx[out], model, out).astype(np.float64), node.name)
+        return ints + _signed_offset(model, node)
     return None
+
+
+def _signed_offset(model, node) -> int:
+    """The integer a signed quantizer adds after its thresholds' count.
+
+    qonnx's ConvertQONNXtoFINN turns a signed k-bit Quant into a MultiThreshold that counts
+    (0 .. 2^k - 1) and a following Add of -2^(k-1); streamlining later absorbs that Add into the
+    thresholds' out_bias. Without it a correct signed quantizer would match no Brevitas output.
+    """
+    consumers = model.find_consumers(node.output[0]) or []
+    if len(consumers) != 1 or consumers[0].op_type != "Add":
+        return 0
+    bias = next((model.get_initializer(i) for i in consumers[0].input if i != node.output[0]), None)
+    if bias is None or bias.size != 1 or float(bias) != int(bias):
+        return 0
+    return int(bias)
 
 
 def first_divergent_node(model, ctx, brevitas_ints: list[np.ndarray]) -> str | None:

@@ -137,7 +137,7 @@ def test_mismatch_names_the_first_divergent_node(root):
     from qonnx.core.modelwrapper import ModelWrapper
 
     m, stages = lowered("depth8", 2, root)
-    hw = ModelWrapper(stages["hw"].model)  # a copy; tamper with the thresholds of one layer
+    hw = ModelWrapper(stages["hw"].model, make_deepcopy=True)  # tamper with the thresholds of one layer
     target = next(n for n in hw.graph.node if n.op_type == "MVAU" and len(n.input) == 3)
     thr = hw.get_initializer(target.input[2])
     hw.set_initializer(target.input[2], thr + 3)
@@ -147,6 +147,33 @@ def test_mismatch_names_the_first_divergent_node(root):
     mm = r.mismatches[0]
     diff = max(abs(a - b) for a, b in zip(mm["integers"], mm["ref_integers"]))
     assert mm["max_integer_diff"] == diff  # says by how much the outputs differ
+
+
+def test_a_correct_graph_names_no_divergent_node_and_a_tampered_signed_quantizer_is_named(root):
+    """ConvertQONNXtoFINN leaves a signed quantizer as thresholds that count (0..15) and a following
+    Add of -8: its integers are the count plus that offset, which must match Brevitas' -8..7."""
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from flows.exactness import _graph_input, brevitas_reference, first_divergent_node
+
+    m, stages = lowered("depth8", 2, root)
+    x = eval_images()[:2]
+    refs = brevitas_reference(m, x)
+    for stage in ("qonnx", "finn", "streamlined", "hw"):
+        g = stages[stage]
+        for i in range(len(x)):
+            ctx = execute_onnx(g, {g.graph.input[0].name: _graph_input(g, x.numpy()[i:i + 1])},
+                               return_full_exec_context=True)
+            assert first_divergent_node(g, ctx, refs[i][2]) is None, stage
+    finn = ModelWrapper(stages["finn"].model, make_deepcopy=True)  # the cached stage stays intact
+    signed = [n for n in finn.graph.node if n.op_type == "MultiThreshold"
+              and finn.find_consumer(n.output[0]).op_type == "Add"]
+    assert signed  # the residual quantizers
+    thr = finn.get_initializer(signed[0].input[1])
+    finn.set_initializer(signed[0].input[1], thr + 0.5)
+    r = check_exactness(m, {"finn": finn}, x)["finn"]
+    assert not r.passed and r.mismatches[0]["first_divergent_node"] == f"{signed[0].name} (MultiThreshold)"
 
 
 def test_node_that_cannot_be_lowered_is_named(tmp_path):
