@@ -19,6 +19,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train the same network with full-precision weights and activations (the baseline)")
     p.add_argument("--run-dir", type=Path, help="default: runs/<config name>")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--extend-to", type=int, metavar="EPOCHS",
+                   help="with --resume: train the run on to this epoch (e.g. 31 -> 63, the next SGDR restart); "
+                        "the learning rate and data order depend on the epoch only, so this equals a run "
+                        "started with train.epochs=EPOCHS")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-export", action="store_true", help="skip the QONNX export at the end")
     return p.parse_args(argv)
@@ -27,12 +31,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        if args.extend_to is not None and not args.resume:
+            raise UserError("--extend-to continues an existing run: pass --resume too")
         cfg = load_config(args.config, args.overrides, args.full_precision)
         from train.trainer import fit  # heavy imports after the config is known to be good
 
         run_dir = args.run_dir or Path("runs") / cfg["name"]
         final = fit(cfg, run_dir, resume=args.resume, progress=not args.no_progress,
-                    export=False if args.no_export else None)
+                    export=False if args.no_export else None, extend_to=args.extend_to)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

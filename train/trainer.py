@@ -138,12 +138,13 @@ def resumed_config(stored: dict, given: dict, where: Path) -> dict:
 
 
 def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
-        export: bool | None = None, ds=None, init_model=None) -> dict:
+        export: bool | None = None, ds=None, init_model=None, extend_to: int | None = None) -> dict:
     """Train ``cfg`` in ``run_dir``; return the final report (also written as final.json).
 
     ``ds``: an already loaded data set (e.g. a benchmark's subset) instead of ``cfg['data']``'s.
     ``init_model(model)``, when given, sets the freshly built model's starting weights (e.g.
     BWNH's binarization, train.bwnh); a resumed run starts from its checkpoint instead.
+    ``extend_to``: a resumed run goes on to this epoch instead of its config's train.epochs.
     """
     run_dir = Path(run_dir)
     last = run_dir / "last.pt"
@@ -152,6 +153,10 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
             raise UserError(f"--resume: no checkpoint to resume from at {last}")
         ckpt = load_checkpoint(last)
         cfg = resumed_config(ckpt["config"], cfg, last)
+        if extend_to is not None:
+            if extend_to < ckpt["epoch"]:
+                raise UserError(f"--extend-to {extend_to}: {last} has already trained {ckpt['epoch']} epochs")
+            cfg = {**cfg, "train": {**cfg["train"], "epochs": int(extend_to)}}
     elif last.exists():
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     tcfg = cfg["train"]

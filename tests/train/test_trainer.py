@@ -140,3 +140,27 @@ def test_resume_keeps_the_runs_experiment_but_takes_this_machines_settings(tiny_
     assert "using the config stored in run/last.pt" in out and "device=cuda, train.threads=16" in out
     same = resumed_config(stored, {**stored, "train": {**stored["train"], "threads": 2}}, Path("x"))
     assert same == stored and capsys.readouterr().out == ""
+
+
+def test_extending_a_finished_run_equals_a_longer_run(tiny_cfg, tmp_path):
+    """SGDR's learning rate and the data order depend on the epoch only: a 1-epoch run extended
+    to 3 epochs (the next restart) ends with the weights of a run started with 3 epochs."""
+    cfg = {**tiny_cfg, "train": {**tiny_cfg["train"], "schedule": {"name": "sgdr", "t0": 1, "t_mult": 2}}}
+    fit(cfg, tmp_path / "long", progress=False)
+    fit({**cfg, "train": {**cfg["train"], "epochs": 1}}, tmp_path / "short", progress=False)
+    with pytest.raises(UserError, match="already trained 1 epochs"):
+        fit(cfg, tmp_path / "short", resume=True, progress=False, extend_to=0)
+    final = fit(cfg, tmp_path / "short", resume=True, progress=False, extend_to=3)
+    assert final["epochs"] == 3
+    a = torch.load(tmp_path / "long" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "short" / "last.pt", weights_only=False)
+    assert b["epoch"] == 3 and b["config"]["train"]["epochs"] == 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_extend_to_needs_resume(capsys):
+    from train.cli import main
+
+    assert main(["--extend-to", "63"]) == 2
+    assert "pass --resume too" in capsys.readouterr().err
