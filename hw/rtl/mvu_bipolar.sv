@@ -232,12 +232,16 @@ module mvu_bipolar #(
         assign t_addr = TAW'(t_nf);
 
         logic [NSTEPS-1:0] above [PE];  // bit k: T[k] <= acc
-        logic cmp_v;
-        always_ff @(posedge ap_clk) begin
-            for (int p = 0; p < PE; p++)
+        // one generate block per PE: a procedural loop over PE x NSTEPS (16 x 255 for an 8-bit
+        // output) would pass yosys-slang's unroll limit of 4000
+        for (genvar p = 0; p < PE; p++) begin : g_cmp
+            always_ff @(posedge ap_clk)
                 for (int k = 0; k < NSTEPS; k++)
                     above[p][k] <= $signed(CMP_W'($signed(dot[p])))
                                    >= $signed(CMP_W'($signed(t_data[(p*NSTEPS + k)*THR_W +: THR_W])));
+        end
+        logic cmp_v;
+        always_ff @(posedge ap_clk) begin
             if (!ap_rst_n) cmp_v <= 1'b0;
             else cmp_v <= dot_v;
         end
