@@ -161,6 +161,7 @@ def test_rtl_matches_finn(mw, mh, pe, simd, idt, out, ram_style):
     check(mw, mh, pe, simd, idt, out, ram_style)
 
 
+@pytest.mark.slow  # about 4 minutes: 4,080 comparators through Verilator and yosys
 def test_16_pe_with_8_bit_outputs_simulates_and_synthesizes(tmp_path):
     """PE x thresholds = 16 x 255 comparisons (an MVAU feeding an 8-bit residual stream): more
     than yosys-slang unrolls in one procedural loop (4000), so the RTL compares per PE."""
