@@ -106,13 +106,18 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
 RUNTIME_KEYS = (("device",), ("train", "threads"), ("train", "eval_batch_size"))
 
 
+def _parent(cfg: dict, path: tuple[str, ...]) -> dict:
+    """The dict that holds the key path[-1] of a config (made where missing)."""
+    for key in path[:-1]:
+        cfg = cfg.setdefault(key, {})
+    return cfg
+
+
 def _runtime_split(cfg: dict) -> tuple[dict, dict]:
     """(cfg without RUNTIME_KEYS, {path: value} of those it has)."""
     rest, runtime = copy.deepcopy(cfg), {}
     for path in RUNTIME_KEYS:
-        node = rest
-        for p in path[:-1]:
-            node = node.get(p, {})
+        node = _parent(rest, path)
         if path[-1] in node:
             runtime[path] = node.pop(path[-1])
     return rest, runtime
@@ -130,10 +135,7 @@ def resumed_config(stored: dict, given: dict, where: Path) -> dict:
               + ", ".join(f"{'.'.join(p)}={v}" for p, v in changed.items()), flush=True)
     cfg = copy.deepcopy(stored)
     for path, value in changed.items():
-        node = cfg
-        for p in path[:-1]:
-            node = node.setdefault(p, {})
-        node[path[-1]] = value
+        _parent(cfg, path)[path[-1]] = value
     return cfg
 
 
