@@ -4,8 +4,9 @@ The exported QONNX graph (see train/models/wrn.py) is turned into a graph of FIN
 layers only, with integer tensors everywhere between the raw input pixels and the class label:
 
   uint8 NHWC pixels -> [FMPadding -> ConvolutionInputGenerator -> MVAU (1-bit weights, fused
-  thresholds)] ... DuplicateStreams at every fork, ElementwiseAdd at every residual add followed
-  by a standalone Thresholding, GlobalAccPool (integer sum of the int8 class scores over H x W)
+  thresholds up to 4-bit outputs; wider ones, e.g. an 8-bit residual stream, in a standalone
+  Thresholding after it)] ... DuplicateStreams at every fork, ElementwiseAdd at every residual add
+  followed by a standalone Thresholding, GlobalAccPool (integer sum of the int8 class scores over H x W)
   -> LabelSelect (top-1 class).
 
 The same steps lower Bethge et al.'s ResNetE and BinaryDenseNet (train/models/resnete.py,
@@ -371,6 +372,60 @@ class NarrowIntegerAdds(Transformation):
         return model, False
 
 
+# An MVAU compares its accumulators with all thresholds of a channel at once, PE channels at a
+# time: PE x (2^k - 1) comparators for k-bit outputs. Up to 4-bit outputs (15 thresholds) that is
+# cheap; an 8-bit residual stream's 255 thresholds cost ~16k LUT at PE 16 (measured with yosys on
+# WRN-8-3), where a standalone Thresholding_rtl searches them in 8 pipelined steps (~600 LUT).
+MAX_FUSED_THRESHOLDS = 15
+
+
+class SeparateWideThresholds(Transformation):
+    """Hardware level: an MVAU with more than ``max_steps`` thresholds per channel becomes an
+    MVAU without activation (output: the accumulator, typed as narrow as its range) followed by
+    a MultiThreshold with the same thresholds and out_bias, which InferThresholdingLayer then
+    lowers to a standalone Thresholding layer.
+
+    Exact: the fused MVAU outputs ActVal + #{t : acc >= t}, which is what the MultiThreshold
+    computes from the accumulator. FINN's MVAU estimate leaves the fused comparators out, so its
+    folding search does not see their cost; a standalone Thresholding is estimated on its own.
+    """
+
+    def __init__(self, max_steps: int = MAX_FUSED_THRESHOLDS):
+        super().__init__()
+        self.max_steps = max_steps
+
+    def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+        from qonnx.util.basic import calculate_matvec_accumulator_range
+
+        graph = model.graph
+        for node in list(graph.node):
+            if node.op_type != "MVAU" or len(node.input) < 3:
+                continue
+            op = getCustomOp(node)
+            thr, w = model.get_initializer(node.input[2]), model.get_initializer(node.input[1])
+            if op.get_nodeattr("noActivation") or thr is None or w is None or thr.shape[1] <= self.max_steps:
+                continue
+            idt = DataType[op.get_nodeattr("inputDataType")]
+            lo, hi = calculate_matvec_accumulator_range(w, idt)
+            acc_dt = smallest_integer_type(int(lo), int(hi))
+            out, thr_name = node.output[0], node.input[2]
+            acc = model.make_new_valueinfo_name()
+            model.set_tensor_shape(acc, model.get_tensor_shape(out))
+            model.set_tensor_datatype(acc, acc_dt)
+            mt = helper.make_node("MultiThreshold", [acc, thr_name], [out], domain="qonnx.custom_op.general",
+                                  out_dtype=op.get_nodeattr("outputDataType"), out_scale=1.0,
+                                  out_bias=float(op.get_nodeattr("ActVal")), data_layout="NHWC",
+                                  name=node.name + "_thresholds")
+            del node.input[2]
+            node.output[0] = acc
+            op.set_nodeattr("noActivation", 1)
+            op.set_nodeattr("ActVal", 0)
+            op.set_nodeattr("outputDataType", acc_dt.name)
+            graph.node.insert(list(graph.node).index(node) + 1, mt)
+        return model, False
+
+
 class RequireNodes(Transformation):
     """Raise LoweringError on the first node that is not one of the allowed op types."""
 
@@ -557,6 +612,7 @@ def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
 
     only_add = lambda m, n: n.op_type == "Add"  # noqa: E731  (integer residual adds only)
     for t in (InferQuantizedMatrixVectorActivation(),  # MatMul (+ following MultiThreshold) -> MVAU
+              SeparateWideThresholds(),  # e.g. an 8-bit residual stream's 255 thresholds
               InferThresholdingLayer(),  # MultiThresholds after the residual adds
               InferPool(),  # BinaryDenseNet's MaxPool -> Im2Col + Pool (before the Im2Cols are lowered)
               InferConvInpGen(),  # Im2Col -> FMPadding + ConvolutionInputGenerator

@@ -21,7 +21,7 @@ import torch
 from onnx import TensorProto, helper
 
 from flows.exactness import check_exactness, summary
-from flows.streamline import LoweringError, lower_wrn
+from flows.streamline import MAX_FUSED_THRESHOLDS, LoweringError, lower_wrn
 from tests.fixtures import pattern_images, spread_learned_scales, warmed_bethge
 from train.export import export_qonnx
 from train.models.wrn import _Layers, build_model
@@ -87,6 +87,8 @@ def eval_images():
                          [(2, False, 4), (4, False, 4), (2, True, 4), (1, False, 4), (2, True, 8)])
 @pytest.mark.parametrize("variant", ["depth8", "stage1"])
 def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine, residual_bits):
+    from qonnx.custom_op.registry import getCustomOp
+
     m, stages = lowered(variant, act_bits, root, head_bn_affine=head_bn_affine, residual_bits=residual_bits)
     assert "Conv" in {n.op_type for n in stages["finn"].graph.node}  # each stage is its own graph
     assert {n.op_type for n in stages["streamlined"].graph.node} <= set(STREAMLINED)
@@ -102,6 +104,11 @@ def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine, 
     for name in (df.graph.input[0].name, df.graph.output[0].name):
         assert df.get_tensor_datatype(name).is_integer()
     assert df.get_tensor_datatype(df.graph.input[0].name).name == "UINT8"  # raw pixels, NHWC
+    fused = [df.get_initializer(n.input[2]).shape[1] for n in df.graph.node if n.op_type == "MVAU_hls"
+             and len(n.input) > 2]
+    assert fused and max(fused) <= MAX_FUSED_THRESHOLDS
+    standalone = [getCustomOp(n).get_nodeattr("numSteps") for n in df.graph.node if n.op_type.startswith("Thresh")]
+    assert 2 ** HW["head_bits"] - 1 in standalone  # the int8 class scores' thresholds, after the head's MVAU
     # bit-exact against Brevitas at every stage the python executor can run
     results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
     assert all(r.passed for r in results.values()), summary(results)
@@ -202,6 +209,67 @@ def test_node_that_cannot_be_lowered_is_named(tmp_path):
     model = model.transform(InferDataTypes())
     with pytest.raises(LoweringError, match=r"Mul_0 \(Mul\)"):
         step_wrn_convert_to_hw(model, build_config(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("steps,out_dtype,out_bias", [(3, "UINT2", 0), (15, "INT4", -8), (255, "UINT8", 0),
+                                                       (255, "INT8", -128)])
+def test_mvau_thresholds_are_fused_up_to_15_and_standalone_beyond(tmp_path, steps, out_dtype, out_bias):
+    """MatMul (+-1 weights) + MultiThreshold: up to 15 thresholds per channel the MVAU holds them;
+    more (an 8-bit stream) go to a Thresholding layer after an MVAU that outputs its accumulator.
+    Either way the lowered graph equals numpy's count of thresholds reached, element by element."""
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.data_layout import NHWC
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    from flows.finn_env import import_finn
+    from flows.streamline import build_config, step_wrn_convert_to_hw
+
+    import_finn(tmp_path / ".finn")
+    rng = np.random.default_rng(steps)
+    mw, mh, shape = 12, 6, [1, 3, 3]
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["acc"], name="MatMul_0"),
+         helper.make_node("MultiThreshold", ["acc", "t"], ["y"], domain="qonnx.custom_op.general",
+                          out_dtype=out_dtype, out_bias=float(out_bias), data_layout="NHWC", name="MultiThreshold_0")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape + [mw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape + [mh])])
+    model = ModelWrapper(qonnx_make_model(g))
+    w = rng.choice([-1.0, 1.0], size=(mw, mh)).astype(np.float32)
+    bound = mw * 127
+    thr = np.sort(rng.integers(-bound - 20, bound + 20, size=(mh, steps)), axis=1).astype(np.float32)
+    model.set_initializer("w", w)
+    model.set_initializer("t", thr)
+    model.set_tensor_datatype("x", DataType["INT8"])
+    model.set_tensor_datatype("w", DataType["BIPOLAR"])
+    model.set_tensor_layout("x", NHWC)
+    model = model.transform(InferShapes()).transform(InferDataTypes())
+    hw = step_wrn_convert_to_hw(model, build_config(tmp_path / "out"))
+
+    ops = [n.op_type for n in hw.graph.node]
+    mvau = getCustomOp(next(n for n in hw.graph.node if n.op_type == "MVAU"))
+    if steps <= MAX_FUSED_THRESHOLDS:
+        assert ops == ["MVAU"] and not mvau.get_nodeattr("noActivation")
+    else:
+        assert ops == ["MVAU", "Thresholding"] and mvau.get_nodeattr("noActivation")
+        th = getCustomOp(hw.graph.node[1])
+        assert th.get_nodeattr("numSteps") == steps and th.get_nodeattr("ActVal") == out_bias
+        acc_dt = DataType[mvau.get_nodeattr("outputDataType")]  # the accumulator's range, no wider
+        assert acc_dt.min() <= -bound and acc_dt.max() >= bound and acc_dt.bitwidth() == 12
+    assert hw.get_tensor_datatype(hw.graph.output[0].name).name == out_dtype
+
+    x = rng.integers(-128, 128, size=(8, *shape, mw))
+    x[0] = -128  # the accumulator's extremes
+    x[1] = np.where(w[:, 0] > 0, 127, -128)
+    for xi in x:
+        acc = xi.astype(np.int64) @ w.astype(np.int64)
+        want = out_bias + (acc[..., None] >= thr.astype(np.int64)).sum(axis=-1)
+        got = execute_onnx(hw, {hw.graph.input[0].name: xi.astype(np.float32)})[hw.graph.output[0].name]
+        assert np.array_equal(got.astype(np.int64), want)
 
 
 @functools.lru_cache(maxsize=None)
