@@ -81,6 +81,26 @@ def _attr_or_none(inst, name: str):
         return None
 
 
+def _res_estimation(model: ModelWrapper, inst, fpga_part: str) -> dict:
+    """FINN's resource estimate of one node, for a Thresholding_rtl as FINN builds it.
+
+    With one threshold set shared by every channel (thresholds of shape (1, steps): a per-tensor
+    quantizer, e.g. an 8-bit residual stream after an MVAU) finn's Thresholding_rtl generates its
+    RTL with C = PE channels, one set per PE, but its estimate stores NumChannels sets, e.g.
+    10,710 LUT where yosys counts 235 for 192 channels x 255 thresholds. The estimate is taken with
+    NumChannels = PE, which is what the RTL holds."""
+    node = inst.onnx_node
+    thr = model.get_initializer(node.input[1]) if node.op_type == "Thresholding_rtl" else None
+    if thr is None or thr.shape[0] != 1:
+        return inst.node_res_estimation(fpga_part)
+    channels = inst.get_nodeattr("NumChannels")
+    inst.set_nodeattr("NumChannels", inst.get_nodeattr("PE"))
+    try:
+        return inst.node_res_estimation(fpga_part)
+    finally:
+        inst.set_nodeattr("NumChannels", channels)
+
+
 def layer_estimates(model: ModelWrapper, fpga_part: str) -> list[LayerEstimate]:
     """FINN's cycle and resource estimate of every hardware layer, in graph order."""
     from qonnx.custom_op.registry import getCustomOp
@@ -88,7 +108,7 @@ def layer_estimates(model: ModelWrapper, fpga_part: str) -> list[LayerEstimate]:
     layers = []
     for node in model.graph.node:
         inst = getCustomOp(node)
-        res = inst.node_res_estimation(fpga_part)
+        res = _res_estimation(model, inst, fpga_part)
         layers.append(LayerEstimate(
             name=node.name, op_type=node.op_type, pe=_attr_or_none(inst, "PE"), simd=_attr_or_none(inst, "SIMD"),
             cycles=int(inst.get_exp_cycles()), LUT=float(res.get("LUT", 0)),
