@@ -396,7 +396,6 @@ class SeparateWideThresholds(Transformation):
 
     def apply(self, model):
         from qonnx.custom_op.registry import getCustomOp
-        from qonnx.util.basic import calculate_matvec_accumulator_range
 
         graph = model.graph
         for node in list(graph.node):
@@ -406,23 +405,20 @@ class SeparateWideThresholds(Transformation):
             thr, w = model.get_initializer(node.input[2]), model.get_initializer(node.input[1])
             if op.get_nodeattr("noActivation") or thr is None or w is None or thr.shape[1] <= self.max_steps:
                 continue
-            idt = DataType[op.get_nodeattr("inputDataType")]
-            lo, hi = calculate_matvec_accumulator_range(w, idt)
-            acc_dt = smallest_integer_type(int(lo), int(hi))
             out, thr_name = node.output[0], node.input[2]
             acc = model.make_new_valueinfo_name()
             model.set_tensor_shape(acc, model.get_tensor_shape(out))
-            model.set_tensor_datatype(acc, acc_dt)
             mt = helper.make_node("MultiThreshold", [acc, thr_name], [out], domain="qonnx.custom_op.general",
                                   out_dtype=op.get_nodeattr("outputDataType"), out_scale=1.0,
                                   out_bias=float(op.get_nodeattr("ActVal")), data_layout="NHWC",
                                   name=node.name + "_thresholds")
+            graph.node.insert(list(graph.node).index(node) + 1, mt)
             del node.input[2]
             node.output[0] = acc
             op.set_nodeattr("noActivation", 1)
             op.set_nodeattr("ActVal", 0)
-            op.set_nodeattr("outputDataType", acc_dt.name)
-            graph.node.insert(list(graph.node).index(node) + 1, mt)
+            # FINN's own sizing from the weights: accDataType, and (no activation) outputDataType
+            model.set_tensor_datatype(acc, op.minimize_accumulator_width(model))
         return model, False
 
 
