@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CONFIG ?= train/configs/fmnist_wrn8_2_w1a2.yaml
+# The default experiment; train/__init__.py's DEFAULT_CONFIG and DEFAULT_MODEL name the same one.
+DEFAULT := fmnist_wrn8_3_w1a2
+CONFIG ?= train/configs/$(DEFAULT).yaml
 ARGS ?=
-RUN ?= runs/fmnist_wrn8_2_w1a2
+RUN ?= runs/$(basename $(notdir $(CONFIG)))
 CKPT ?= $(RUN)/last.pt
 BOARD ?= pynq-z2
-MODEL ?= train/pretrained/fmnist_wrn8_2_w1a2.onnx
+MODEL ?= train/pretrained/$(DEFAULT).onnx
 OUT ?= build
 FLOW_ARGS ?=
 VERIFY_IMAGES ?= 100
@@ -92,7 +94,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
 # Package a finished run as the committed default model that later stages build from.
-PRETRAINED := train/pretrained/fmnist_wrn8_2_w1a2
+PRETRAINED := train/pretrained/$(DEFAULT)
 pretrained: venv data
 	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(RUN)/last.pt', '$(PRETRAINED).pt')"
 	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000

@@ -4,7 +4,7 @@ Runs `python -m flows build --vendor-free` in a child process (so its peak RSS i
 lowering, folding search, FINN's estimate reports, code generation and the report; no
 Vivado/Vitis step. Per-stage times come from the build's report.json.
 
-    python bench/flow_time.py [--model train/pretrained/fmnist_wrn8_2_w1a2.onnx] [--board pynq-z2]
+    python bench/flow_time.py [--model train/pretrained/fmnist_wrn8_3_w1a2.onnx] [--board pynq-z2]
 
 Prints a table and writes bench/results/flow_time.{json,md}.
 """
@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from train import DEFAULT_MODEL  # noqa: E402
 
 
 def timed_build(model: Path, board: str, out: Path, threads: int) -> dict:
@@ -61,7 +63,7 @@ def main() -> int:
     from train.atomic import write_json, write_text
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, default=ROOT / "train/pretrained/fmnist_wrn8_2_w1a2.onnx")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--board", default="pynq-z2")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "flow_time")

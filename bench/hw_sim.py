@@ -3,8 +3,8 @@
     python bench/hw_sim.py [--vectors 200000] [--images 30]
 
 1. one matrix unit: MVAUBipolar_rtl, 288 x 64 bipolar weights, UINT2 inputs, PE 16 / SIMD 36
-   (the default model's 3x3 conv layers), raw accumulators out, no gaps;
-2. the whole default accelerator (train/pretrained/fmnist_wrn8_2_w1a2.onnx, pynq-z2) on real
+   (WRN-8-2's 3x3 conv layers in stage 2), raw accumulators out, no gaps;
+2. the whole default accelerator (train/pretrained/fmnist_wrn8_3_w1a2.onnx, pynq-z2) on real
    test images, every stream between layers monitored (as `make verify` runs it).
 Prints a table and writes bench/results/hw_sim.{json,md}.
 """
@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from train import DEFAULT_MODEL  # noqa: E402
 from train.atomic import write_json, write_text  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -69,7 +70,7 @@ def single_mvu(vectors: int, work: Path) -> dict:
 def accelerator(images: int, work: Path) -> dict:
     from hw.verify import verify_accelerator
 
-    r = verify_accelerator(ROOT / "train/pretrained/fmnist_wrn8_2_w1a2.onnx", "pynq-z2", work, images=images)
+    r = verify_accelerator(DEFAULT_MODEL, "pynq-z2", work, images=images)
     t = r["timings"]
     return {"what": f"default accelerator {images} images, {len(r['layers'])} internal streams monitored",
             "build_s": t["build_sized_s"], "cycles": t["sim_nogap_cycles"], "sim_s": t["sim_nogap_s"],

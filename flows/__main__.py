@@ -16,7 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_MODEL = Path("train/pretrained/fmnist_wrn8_2_w1a2.onnx")
+from train import DEFAULT_MODEL
+
 EXIT_BAD_INPUT, EXIT_NEEDS_VENDOR_TOOLS = 2, 3
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from flows.boards import BOARDS_DIR, Board, load_board
 from flows.folding import DEFAULT_MARGIN, check_margin
+from train import DEFAULT_CONFIG
 from train.atomic import atomic_path, write_json
 from train.errors import UserError
 
@@ -37,7 +38,6 @@ VENDOR_STEPS = ("step_hw_ipgen", "step_set_fifo_depths", "step_create_stitched_i
                 "step_measure_rtlsim_performance", "step_out_of_context_synthesis", "step_prepare_synthesis",
                 "step_synthesize_bitfile", "step_make_driver", "step_deployment_package")
 FIRST_VENDOR_STEP = "step_hw_ipgen: HLS synthesis of the HLS layers (Vitis HLS), IP packaging (Vivado)"
-QUANTIZED_CONFIG = "train/configs/fmnist_wrn8_2_w1a2.yaml"
 
 
 class VendorStepsNeeded(Exception):
@@ -96,7 +96,7 @@ def require_quantized_activations(model, path: Path) -> None:
             raise UserError(
                 f"{path}: FINN needs quantized activations, but {node.name} (Relu) feeds "
                 f"{float_uses[0].op_type if float_uses else 'the output'} without a quantizer "
-                f"(a model trained with act_bits: null); train {QUANTIZED_CONFIG} instead")
+                f"(a model trained with act_bits: null); train {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parents[2])} instead")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_MODEL = Path("train/pretrained/fmnist_wrn8_2_w1a2.onnx")
+from train import DEFAULT_MODEL
+
 
 
 def main(argv=None) -> int:

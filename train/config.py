@@ -11,12 +11,11 @@ from pathlib import Path
 
 import yaml
 
+from train import CONFIG_DIR, DEFAULT_CONFIG  # noqa: F401  (re-exported)
 from train.errors import UserError
 from train.models.wrn import ModelConfig
 from train.optim import validate as validate_optim
 
-CONFIG_DIR = Path(__file__).parent / "configs"
-DEFAULT_CONFIG = CONFIG_DIR / "fmnist_wrn8_2_w1a2.yaml"
 
 DEFAULTS: dict = {
     "name": None,  # defaults to the config file's stem

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from flows.boards import BOARDS_DIR, known_boards, load_board
 from flows.build import STAGES, VendorStepsNeeded, build
 from flows.folding import CHECKED, DesignTooLarge, budget_for, search_folding
 from tests.flows.test_lowering import SIZE, lowered, small_wrn
+from train import DEFAULT_CONFIG
 from train.errors import UserError
 from train.export import export_qonnx
 
@@ -182,7 +184,7 @@ def test_unknown_board(model_file):
 
 def test_full_precision_activations_refused(root, tmp_path):
     fp = export_qonnx(small_wrn("depth8", None), (1, SIZE, SIZE), Path(root) / "wrn8_1_fp.onnx")
-    with pytest.raises(UserError, match=r"FINN needs quantized activations.*fmnist_wrn8_2_w1a2\.yaml"):
+    with pytest.raises(UserError, match=r"FINN needs quantized activations.*" + re.escape(DEFAULT_CONFIG.name)):
         build(fp, "pynq-z2", tmp_path)
 
 
