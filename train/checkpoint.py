@@ -61,6 +61,17 @@ def save_model_only(ckpt_path: str | Path, out: str | Path) -> None:
     torch_save(out, {k: ckpt[k] for k in keep if k in ckpt})
 
 
+def init_from_checkpoint(model: WRN, path: str | Path) -> None:
+    """Start ``model`` from a checkpoint's weights (fine-tuning): the same architecture, any run."""
+    ckpt = load_checkpoint(path)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise UserError(f"train.init_from: {path} holds a different model than this config's ({first})") from None
+    restore_quant_stats(model, ckpt.get("quant_stats", {}))
+
+
 def model_from_checkpoint(ckpt: dict) -> WRN:
     model = build_model(ckpt["model_config"])
     model.load_state_dict(ckpt["model"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from train import CONFIG_DIR, DEFAULT_CONFIG  # noqa: F401  (re-exported)
+from train.distill import validate as validate_distill
 from train.errors import UserError
 from train.models.wrn import ModelConfig
 from train.optim import validate as validate_optim
@@ -41,6 +42,8 @@ DEFAULTS: dict = {
         "schedule": {"name": "sgdr", "t0": 1, "t_mult": 2},
         "eval_batch_size": 1000,
         "threads": None,  # torch CPU threads; None: torch's default
+        "init_from": None,  # a checkpoint whose weights start the run (fine-tuning); None: fresh init
+        "distill": None,  # {teacher: <checkpoint>, temperature, alpha}: knowledge distillation (train/distill.py)
     },
     "export": {"enabled": True, "check_images": 200},
 }
@@ -76,7 +79,8 @@ def parse_override(item: str) -> dict:
 
 FULL_PRECISION = {
     "model": {"binary_weights": False, "act_bits": None, "input_bits": None,
-              "residual_bits": None, "head_bits": None}
+              "residual_bits": None, "head_bits": None},
+    "train": {"distill": None},  # the twin is the baseline (and the usual teacher): labels only
 }
 
 
@@ -113,3 +117,4 @@ def validate(cfg: dict) -> None:
     if t["schedule"]["name"] not in ("sgdr", "constant"):
         raise UserError(f"unknown schedule '{t['schedule']['name']}' (known: sgdr, constant)")
     validate_optim(cfg)
+    validate_distill(cfg)

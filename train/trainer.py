@@ -20,7 +20,8 @@ import yaml
 from tqdm import tqdm
 
 from train.atomic import write_json, write_text
-from train.checkpoint import load_checkpoint, restore_quant_stats, save_checkpoint
+from train.checkpoint import init_from_checkpoint, load_checkpoint, restore_quant_stats, save_checkpoint
+from train.distill import Distiller
 from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
 from train.errors import UserError
@@ -67,8 +68,10 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rounding=None) -> dict:
-    """``rounding``: train.optim.StochasticRounding run after every optimizer step (None: BC)."""
+def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rounding=None,
+                    distiller=None) -> dict:
+    """``rounding``: train.optim.StochasticRounding run after every optimizer step (None: BC).
+    ``distiller``: train.distill.Distiller, whose loss replaces cross-entropy (None: labels only)."""
     tcfg, flip_ok = cfg["train"], DATASETS[ds.name][2]
     gen = epoch_generator(cfg["seed"], epoch)
     sr_gen = rounding_generator(cfg["seed"], epoch) if rounding is not None else None
@@ -87,7 +90,7 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
         x = augment_batch(to_float(ds.train_x[idx], device), cfg["data"]["augment"], flip_ok, gen)
         y = ds.train_y[idx].to(device)
         out = model(x)
-        loss = F.cross_entropy(out, y)
+        loss = F.cross_entropy(out, y) if distiller is None else distiller.loss(out, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -145,7 +148,8 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
 
     ``ds``: an already loaded data set (e.g. a benchmark's subset) instead of ``cfg['data']``'s.
     ``init_model(model)``, when given, sets the freshly built model's starting weights (e.g.
-    BWNH's binarization, train.bwnh); a resumed run starts from its checkpoint instead.
+    BWNH's binarization, train.bwnh), in place of ``train.init_from``; a resumed run starts
+    from its checkpoint instead.
     ``extend_to``: a resumed run goes on to this epoch instead of its config's train.epochs.
     """
     run_dir = Path(run_dir)
@@ -171,6 +175,8 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     model = build_model(model_cfg)
     if init_model is not None and not resume:
         init_model(model)
+    elif tcfg["init_from"] is not None and not resume:
+        init_from_checkpoint(model, tcfg["init_from"])
     rounding = weight_update_hook(model, cfg)  # SR: weights onto their grid; BC: None
     if resume:
         # before the optimizer is built: Brevitas' scale parameters are new objects after loading
@@ -178,6 +184,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
         restore_quant_stats(model, ckpt.get("quant_stats", {}))
     model.to(device)
     opt = build_optimizer(model, tcfg)
+    distiller = Distiller.from_config(cfg, ds.image_shape, ds.num_classes, device)
     history, best, start = [], None, 0
     if resume:
         opt.load_state_dict(ckpt["optimizer"])
@@ -190,7 +197,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
           f"{count_conv_weights(model)} conv weights, device {device}, epochs {start + 1}..{tcfg['epochs']}",
           flush=True)
     for epoch in range(start, tcfg["epochs"]):
-        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress, rounding)}
+        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress, rounding, distiller)}
         row["test_loss"], row["test_top1"] = evaluate(model, ds.test_x, ds.test_y, tcfg["eval_batch_size"], device)
         if ds.val_y is not None:
             row["val_loss"], row["val_top1"] = evaluate(model, ds.val_x, ds.val_y, tcfg["eval_batch_size"], device)

@@ -176,5 +176,5 @@ def test_sr_adam_example_config():
     cfg = load_config(CONFIG_DIR / "fmnist_wrn8_2_w1a2_sr_adam.yaml")
     t = cfg["train"]
     assert (t["optimizer"], t["weight_update"]) == ("adam", "stochastic_rounding") and t["lr"] < 0.01
-    default = load_config()
-    assert cfg["model"] == default["model"] and cfg["data"] == default["data"]  # only the update rule differs
+    base = load_config(CONFIG_DIR / "fmnist_wrn8_2_w1a2.yaml")  # the config it varies
+    assert cfg["model"] == base["model"] and cfg["data"] == base["data"]  # only the update rule differs
