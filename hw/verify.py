@@ -5,8 +5,9 @@ the Brevitas model's integers.
 Steps (``verify_accelerator``):
   1. the vendor-free FINN build (flows.build) gives the folded graph with this project's RTL in
      place of FINN's HLS layers, and every layer's generated HDL (codegen.onnx);
-  2. size the FIFOs by simulation (hw/fifo_sizing.py): deep FIFOs, peak occupancy, then the
-     smallest cap on the FIFOs outside the residual joins that keeps the deep design's II;
+  2. size the FIFOs by simulation (hw/fifo_sizing.py): deep FIFOs, peak occupancy with the input
+     flooding and paced at one image per II, then the smallest cap on the FIFOs outside the
+     residual joins that keeps the deep design's II;
   3. rebuild with every stream between layers monitored, run all images with random input gaps and output back-pressure: labels and the
      class-score integers (the stream into LabelSelect) must equal the python execution and
      Brevitas; every monitored layer output of the first images must equal the python context;

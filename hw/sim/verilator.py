@@ -268,6 +268,7 @@ class VerilatedDesign:
                 ctypes.c_void_p, p(p(ctypes.c_uint32)), p(u64), p(p(ctypes.c_uint32)), p(u64),
                 p(p(u64)), p(p(u64)), ctypes.c_double, ctypes.c_double, u64, u64, u64,
                 p(u64), p(u64), p(u64), p(u64), p(p(ctypes.c_uint32)), p(u64), p(u64), p(p(u64)),
+                p(u64), u64,
             ]
             self._lib = lib
         return self._lib
@@ -283,9 +284,15 @@ class VerilatedDesign:
         stall_cycles: int = 100_000,
         max_cycles: int = 10**12,
         monitor_beats: dict[str, int] | None = None,
+        pace_beats: dict[str, int] | None = None,
+        pace_cycles: int = 0,
     ) -> SimResult:
         """Push ``inputs`` ((beats, words) uint32 per input stream) through a fresh reset of
-        the design and collect ``expected_beats`` beats on every output stream."""
+        the design and collect ``expected_beats`` beats on every output stream.
+
+        ``pace_cycles`` > 0 paces the sources: input stream s presents its beat k no earlier
+        than cycle (k // pace_beats[s]) * pace_cycles, one image every pace_cycles cycles, as
+        a camera or a rate-limited DMA would (streams not in ``pace_beats`` are not paced)."""
         lib = self._load()
         u32p, u64p = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint64)
         keep = []  # arrays that must outlive the call
@@ -340,6 +347,9 @@ class VerilatedDesign:
                 stall_cycles, max_cycles, in_done, out_done, ctypes.byref(cycles), probes,
                 ptrs(mon_arrays, u32p), (ctypes.c_uint64 * max(1, len(mon_n)))(*mon_n), mon_done,
                 ptrs(mon_cyc, u64p),
+                (ctypes.c_uint64 * max(1, len(self.inputs)))(*[int((pace_beats or {}).get(s.name, 0))
+                                                               for s in self.inputs]),
+                int(pace_cycles),
             )
         finally:
             lib.tb_free(handle)
