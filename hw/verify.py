@@ -209,13 +209,18 @@ def fifo_sizing_markdown(r: dict) -> str:
     depths = ", ".join(f"{t}: {d}" for t, d in r["fifo_depths"].items())
     if fs is None:  # a report written before the shrink step
         return f"FIFO depths sized by simulation (peak occupancy with deep FIFOs): {depths}"
-    tried = "; ".join(f"cap {t['cap']}: " + (f"II {t['ii']:,.0f}" if "ii" in t else "stalled")
+    tried = "; ".join((f"cap {t['cap']}" if "cap" in t else f"{t['depths']} depths") + ": "
+                      + (f"II {t['ii']:,.0f}" if "ii" in t else "stalled")
                       + (" (kept)" if t["kept"] else "") for t in fs["tried"]) or "none"
-    kept = (f"capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
-            if fs["cap"] is not None else f"peak occupancy + {FIFO_MARGIN}")
+    base = fs.get("base", "peak")  # reports written before the paced run have no base
+    base = (f"peak occupancy with the input paced at one image per II + {FIFO_MARGIN}" if base == "paced"
+            else f"peak occupancy + {FIFO_MARGIN}")
+    kept = (f"{base}, capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
+            if fs["cap"] is not None else base)
+    paced = f", paced: {fs['paced_depth_beats']:,}" if "paced_depth_beats" in fs else ""
     return (f"FIFO depths sized by simulation: deep FIFOs give II {fs['deep_ii']:,.0f} cycles/image; "
-            f"caps tried: {tried}; kept: {kept}, {fs['depth_beats']:,} beats in all "
-            f"(peak depths: {fs['peak_depth_beats']:,}). Depths: {depths}")
+            f"tried: {tried}; kept: {kept}, {fs['depth_beats']:,} beats in all "
+            f"(peak depths with the input flooding: {fs['peak_depth_beats']:,}{paced}). Depths: {depths}")
 
 
 def write_reports(bdir: Path, result: dict) -> None:

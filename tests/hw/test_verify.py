@@ -103,6 +103,7 @@ def _sizing_inputs(model, st, images: int):
 def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results(built, tmp_path):
     from hw.fifo_sizing import FIFO_MARGIN, size_fifos
     from hw.stitch import stitch
+    from hw.verify import fifo_sizing_markdown
 
     _, model, _ = built
     n = 10
@@ -125,6 +126,9 @@ def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results
     for t, d in sizing.depths.items():
         assert d == (base[t] if t in adds or sizing.cap is None else min(base[t], sizing.cap))
     assert sum(sizing.depths.values()) < sum(flooded.values())
+    md = fifo_sizing_markdown({"fifo_depths": sizing.depths, "fifo_sizing": sizing.summary()})
+    assert md.count("(kept)") == (sizing.base == "paced") + (sizing.cap is not None)
+    assert f"paced depths: II {sizing.tried[0]['ii']:,.0f}" in md and f"{sum(sizing.depths.values()):,} beats" in md
     # checked here on the two designs (their builds are cached): the shrunk design's outputs equal
     # the deep one's, also with gaps and back-pressure, and its images end no later
     runs = {}
