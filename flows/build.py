@@ -96,7 +96,7 @@ def require_quantized_activations(model, path: Path) -> None:
             raise UserError(
                 f"{path}: FINN needs quantized activations, but {node.name} (Relu) feeds "
                 f"{float_uses[0].op_type if float_uses else 'the output'} without a quantizer "
-                f"(a model trained with act_bits: null); train {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parents[2])} instead")
+                f"(a model trained with act_bits: null); train train/configs/{DEFAULT_CONFIG.name} instead")
 
 
 # ----------------------------------------------------------------------------------------------

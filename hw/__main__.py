@@ -10,7 +10,6 @@ from pathlib import Path
 from train import DEFAULT_MODEL
 
 
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)

@@ -127,11 +127,12 @@ def size_fifos(deep, stitch_capped, feed: np.ndarray, out_beats: int, images: in
     at_peak = peak_depths(peaks)
     joins = join_inputs(deep)
     sizing = FifoSizing(at_peak, peaks, joins, deep_ii, deep_cycles, None, paced_peaks=paced)
-    row = {"depths": "paced", **_try_depths(stitch_capped, peak_depths(paced), "paced", feed, out_beats, images,
+    at_paced = peak_depths(paced)
+    row = {"depths": "paced", **_try_depths(stitch_capped, at_paced, "paced", feed, out_beats, images,
                                             deep_ii, deep_cycles)}
     sizing.tried.append(row)
     if row["kept"]:
-        sizing.depths, sizing.base = peak_depths(paced), "paced"
+        sizing.depths, sizing.base = at_paced, "paced"
     base = sizing.depths
     for cap in caps:
         depths = {t: d if t in joins else min(d, max(2, cap)) for t, d in base.items()}

@@ -212,11 +212,11 @@ def fifo_sizing_markdown(r: dict) -> str:
     tried = "; ".join((f"cap {t['cap']}" if "cap" in t else f"{t['depths']} depths") + ": "
                       + (f"II {t['ii']:,.0f}" if "ii" in t else "stalled")
                       + (" (kept)" if t["kept"] else "") for t in fs["tried"]) or "none"
-    base = fs.get("base", "peak")  # reports written before the paced run have no base
-    base = (f"peak occupancy with the input paced at one image per II + {FIFO_MARGIN}" if base == "paced"
+    rule = (f"peak occupancy with the input paced at one image per II + {FIFO_MARGIN}"
+            if fs.get("base") == "paced"  # reports written before the paced run have no base
             else f"peak occupancy + {FIFO_MARGIN}")
-    kept = (f"{base}, capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
-            if fs["cap"] is not None else base)
+    kept = (f"{rule}, capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
+            if fs["cap"] is not None else rule)
     paced = f", paced: {fs['paced_depth_beats']:,}" if "paced_depth_beats" in fs else ""
     return (f"FIFO depths sized by simulation: deep FIFOs give II {fs['deep_ii']:,.0f} cycles/image; "
             f"tried: {tried}; kept: {kept}, {fs['depth_beats']:,} beats in all "

@@ -67,7 +67,8 @@ def init_from_checkpoint(model: WRN, path: str | Path) -> None:
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        lines = str(e).splitlines()  # torch: a title line, then the first mismatch
+        first = lines[1].strip() if len(lines) > 1 else lines[0]
         raise UserError(f"train.init_from: {path} holds a different model than this config's ({first})") from None
     restore_quant_stats(model, ckpt.get("quant_stats", {}))
 

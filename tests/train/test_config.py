@@ -64,7 +64,8 @@ def test_missing_and_broken_config_files(tmp_path):
 
 @pytest.mark.parametrize("method", ["bwn", "bwn_learned", "sign"])
 def test_each_method_config_differs_from_the_default_only_in_its_method(method):
-    default, cfg = load_config(CONFIG_DIR / "fmnist_wrn8_2_w1a2.yaml"), load_config(CONFIG_DIR / f"fmnist_wrn8_2_w1a2_{method}.yaml")
+    default = load_config(CONFIG_DIR / "fmnist_wrn8_2_w1a2.yaml")  # the config the method configs vary
+    cfg = load_config(CONFIG_DIR / f"fmnist_wrn8_2_w1a2_{method}.yaml")
     assert cfg["model"]["weight_quant"] == method and default["model"]["weight_quant"] == "he_const"
     cfg["model"]["weight_quant"] = "he_const"
     assert {k: v for k, v in cfg.items() if k != "name"} == {k: v for k, v in default.items() if k != "name"}
