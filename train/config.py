@@ -84,6 +84,12 @@ FULL_PRECISION = {
 }
 
 
+def with_defaults(stored: dict) -> dict:
+    """A config saved by an older version of this trainer, completed with the keys added since
+    (their defaults keep the old behaviour), so its checkpoint can still be resumed."""
+    return _merge(DEFAULTS, stored)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = (),
                 full_precision: bool = False) -> dict:
     path = Path(path) if path is not None else DEFAULT_CONFIG

@@ -142,6 +142,19 @@ def test_resume_keeps_the_runs_experiment_but_takes_this_machines_settings(tiny_
     assert same == stored and capsys.readouterr().out == ""
 
 
+def test_resume_completes_a_config_saved_before_newer_keys_existed(tiny_cfg, capsys):
+    """A checkpoint written before train.init_from / train.distill existed still resumes; the
+    missing keys take their defaults (which keep the old behaviour: None)."""
+    from pathlib import Path
+
+    from train.trainer import resumed_config
+
+    old_train = {k: v for k, v in tiny_cfg["train"].items() if k not in ("init_from", "distill")}
+    cfg = resumed_config({**tiny_cfg, "train": old_train}, tiny_cfg, Path("run/last.pt"))
+    assert cfg["train"]["init_from"] is None and cfg["train"]["distill"] is None
+    assert cfg == tiny_cfg and capsys.readouterr().out == ""
+
+
 def test_extending_a_finished_run_equals_a_longer_run(tiny_cfg, tmp_path):
     """SGDR's learning rate and the data order depend on the epoch only: a 1-epoch run extended
     to 3 epochs (the next restart) ends with the weights of a run started with 3 epochs."""
