@@ -10,7 +10,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 
 @register
@@ -39,23 +39,6 @@ class DuplicateStreams_rtl(DuplicateStreams, ProjectRTLBackend):
         w_in = self.get_instream_width_padded()
         w_out = self.get_outstream_width_padded()
         lines = [
-            generated_header(self, f"{top}: FINN-interface wrapper of stream_fork ({n} outputs)"),
-            f"module {top} (",
-            "    input  wire ap_clk,",
-            "    input  wire ap_rst_n,",
-            tdata_input("in0_V_TDATA", w_in, bits),
-            "    input  wire in0_V_TVALID,",
-            "    output wire in0_V_TREADY,",
-        ]
-        for i in range(n):
-            sep = "," if i < n - 1 else ""
-            lines += [
-                f"    output wire [{w_out - 1}:0] out{i}_V_TDATA,",
-                f"    output wire out{i}_V_TVALID,",
-                f"    input  wire out{i}_V_TREADY{sep}",
-            ]
-        lines += [
-            ");",
             f"    wire [{n * bits - 1}:0] fork_tdata;  // output i in bits [i*{bits} +: {bits}]",
             f"    wire [{n - 1}:0] fork_tvalid;",
             "",
@@ -71,6 +54,7 @@ class DuplicateStreams_rtl(DuplicateStreams, ProjectRTLBackend):
                 tdata_output(f"out{i}_V_TDATA", w_out, bits, f"fork_tdata[{(i + 1) * bits - 1}:{i * bits}]"),
                 f"    assign out{i}_V_TVALID = fork_tvalid[{i}];",
             ]
-        lines.append("endmodule")
-        (code_dir / f"{top}.v").write_text("\n".join(lines) + "\n")
+        header = generated_header(self, f"{top}: FINN-interface wrapper of stream_fork ({n} outputs)")
+        text = wrapper_module(header, top, [(w_in, bits, "")], [(w_out, "")] * n, "\n".join(lines))
+        (code_dir / f"{top}.v").write_text(text)
         return [f"{top}.v"]

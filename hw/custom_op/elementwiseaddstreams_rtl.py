@@ -13,7 +13,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 
 @register
@@ -72,27 +72,11 @@ class ElementwiseAddStreams_rtl(ElementwiseAdd, ProjectRTLBackend):
             "b_tdata": f"in1_V_TDATA[{b_bits - 1}:0]", "b_tvalid": "in1_V_TVALID", "b_tready": "in1_V_TREADY",
             "out_tdata": "sum_tdata", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",
         })
-        text = generated_header(
+        header = generated_header(
             self, f"{top}: FINN-interface wrapper of stream_add ({lhs.name} + {rhs.name} -> {out.name}, PE {pe})"
-        ) + f"""module {top} (
-    input  wire ap_clk,
-    input  wire ap_rst_n,
-{tdata_input("in0_V_TDATA", wa, a_bits, "lhs")}
-    input  wire in0_V_TVALID,
-    output wire in0_V_TREADY,
-{tdata_input("in1_V_TDATA", wb, b_bits, "rhs")}
-    input  wire in1_V_TVALID,
-    output wire in1_V_TREADY,
-    output wire [{wo - 1}:0] out0_V_TDATA,
-    output wire out0_V_TVALID,
-    input  wire out0_V_TREADY
-);
-    wire [{o_bits - 1}:0] sum_tdata;
-
-{core}
-
-{tdata_output("out0_V_TDATA", wo, o_bits, "sum_tdata")}
-endmodule
-"""
+        )
+        body = (f"    wire [{o_bits - 1}:0] sum_tdata;\n\n{core}\n\n"
+                + tdata_output("out0_V_TDATA", wo, o_bits, "sum_tdata"))
+        text = wrapper_module(header, top, [(wa, a_bits, "lhs"), (wb, b_bits, "rhs")], [(wo, "")], body)
         (code_dir / f"{top}.v").write_text(text)
         return [f"{top}.v"]

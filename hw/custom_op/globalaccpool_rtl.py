@@ -11,7 +11,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 
 def acc_bits(idt, pixels: int) -> int:
@@ -68,26 +68,13 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
             "in_tdata": f"in0_V_TDATA[{i_bits - 1}:0]", "in_tvalid": "in0_V_TVALID", "in_tready": "in0_V_TREADY",
             "out_tdata": "sum_tdata", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",
         })
-        text = generated_header(
+        header = generated_header(
             self, f"{top}: FINN-interface wrapper of global_acc_pool ({h}x{w} pixels, {ch} channels, "
                   f"{idt.name} -> {odt.name}, PE {pe})"
-        ) + f"""module {top} (
-    input  wire ap_clk,
-    input  wire ap_rst_n,
-{tdata_input("in0_V_TDATA", w_in, i_bits)}
-    input  wire in0_V_TVALID,
-    output wire in0_V_TREADY,
-    output wire [{w_out - 1}:0] out0_V_TDATA,
-    output wire out0_V_TVALID,
-    input  wire out0_V_TREADY
-);
-    wire [{o_bits - 1}:0] sum_tdata;
-
-{core}
-
-{tdata_output("out0_V_TDATA", w_out, o_bits, "sum_tdata")}
-endmodule
-"""
+        )
+        body = (f"    wire [{o_bits - 1}:0] sum_tdata;\n\n{core}\n\n"
+                + tdata_output("out0_V_TDATA", w_out, o_bits, "sum_tdata"))
+        text = wrapper_module(header, top, [(w_in, i_bits, "")], [(w_out, "")], body)
         (code_dir / f"{top}.v").write_text(text)
         return [f"{top}.v"]
 

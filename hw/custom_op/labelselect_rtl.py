@@ -11,7 +11,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 # label_select inserts a beat's PE values into the sorted top-K list in one cycle: PE x K
 # comparators in a chain of PE steps. Beyond this the one-cycle chain is no longer a sensible
@@ -60,25 +60,13 @@ class LabelSelect_rtl(LabelSelect, ProjectRTLBackend):
             "in_tdata": f"in0_V_TDATA[{i_bits - 1}:0]", "in_tvalid": "in0_V_TVALID", "in_tready": "in0_V_TREADY",
             "out_tdata": "label_tdata", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",
         })
-        text = generated_header(
+        header = generated_header(
             self, f"{top}: FINN-interface wrapper of label_select (top-{k} of {labels} {idt.name} values, "
                   f"PE {pe}, labels as {odt.name})"
-        ) + f"""module {top} (
-    input  wire ap_clk,
-    input  wire ap_rst_n,
-{tdata_input("in0_V_TDATA", w_in, i_bits)}
-    input  wire in0_V_TVALID,
-    output wire in0_V_TREADY,
-    output wire [{w_out - 1}:0] out0_V_TDATA,  // one label per beat, {k} beats per vector
-    output wire out0_V_TVALID,
-    input  wire out0_V_TREADY
-);
-    wire [{o_bits - 1}:0] label_tdata;
-
-{core}
-
-{tdata_output("out0_V_TDATA", w_out, o_bits, "label_tdata")}
-endmodule
-"""
+        )
+        body = (f"    wire [{o_bits - 1}:0] label_tdata;\n\n{core}\n\n"
+                + tdata_output("out0_V_TDATA", w_out, o_bits, "label_tdata"))
+        out_note = f"one label per beat, {k} beats per vector"
+        text = wrapper_module(header, top, [(w_in, i_bits, "")], [(w_out, out_note)], body)
         (code_dir / f"{top}.v").write_text(text)
         return [f"{top}.v"]

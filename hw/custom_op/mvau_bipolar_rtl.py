@@ -20,7 +20,7 @@ from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
-from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_input, tdata_output
+from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 MAX_INPUT_BITS = 8
 ROM_STYLES = {"block", "distributed"}  # "auto": no attribute, the synthesis tool decides
@@ -292,22 +292,13 @@ endmodule
             thr_inst = f"    // no activation: the threshold port is unused\n    assign t_data = {t_width}'b0;\n"
         else:
             thr_inst = f"    {top}_thresholds thresholds (.clk(ap_clk), .en(t_en), .addr(t_addr), .data(t_data));\n"
-        return generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
+        header = generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
 // Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight{"" if p["NO_ACT"] else " and threshold"} ROM{"" if p["NO_ACT"] else "s"}.
 // in0_V: {p["SIMD"]} x {self.get_input_datatype(0).name} per beat, {p["MW"] // p["SIMD"]} beats per vector;
 // out0_V: {p["PE"]} x {self.get_output_datatype().name} per beat, {p["MH"] // p["PE"]} beats per vector.
 
-module {top} (
-    input ap_clk,
-    input ap_rst_n,
-{tdata_input("in0_V_TDATA", in_pad, in_w)}
-    input in0_V_TVALID,
-    output in0_V_TREADY,
-    output [{out_pad - 1}:0] out0_V_TDATA,
-    output out0_V_TVALID,
-    input out0_V_TREADY
-);
-    wire w_en;
+"""
+        body = f"""    wire w_en;
     wire [{waw - 1}:0] w_addr;
     wire [{p["PE"] * p["SIMD"] - 1}:0] w_data;
 {t_wires}    wire [{t_width - 1}:0] t_data;
@@ -318,5 +309,5 @@ module {top} (
 {core}
 
 {tdata_output("out0_V_TDATA", out_pad, out_w, "out_data")}
-endmodule
 """
+        return wrapper_module(header, top, [(in_pad, in_w, "")], [(out_pad, "")], body)

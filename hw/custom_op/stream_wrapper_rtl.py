@@ -29,3 +29,19 @@ def core_instance(module: str, params: dict[str, int], ports: dict[str, str]) ->
     conns = {"ap_clk": "ap_clk", "ap_rst_n": "ap_rst_n", **ports}
     return (f"    {module} #(\n" + ",\n".join(f"        .{k}({v})" for k, v in params.items())
             + "\n    ) core (\n" + ",\n".join(f"        .{k}({v})" for k, v in conns.items()) + "\n    );")
+
+
+def wrapper_module(header: str, top: str, inputs: list[tuple[int, int, str]],
+                   outputs: list[tuple[int, str]], body: str) -> str:
+    """The text of ``<top>.v``: ``header``, then module ``top`` with ap_clk, ap_rst_n, an AXI
+    stream ``in<i>_V`` per entry (padded width, used bits, note) of ``inputs``, one ``out<i>_V``
+    per entry (padded width, note) of ``outputs``, and ``body`` (wires, instances, assigns)."""
+    ports = ["    input  wire ap_clk,", "    input  wire ap_rst_n,"]
+    for i, (width, used, note) in enumerate(inputs):
+        ports += [tdata_input(f"in{i}_V_TDATA", width, used, note),
+                  f"    input  wire in{i}_V_TVALID,", f"    output wire in{i}_V_TREADY,"]
+    for i, (width, note) in enumerate(outputs):
+        ports += [f"    output wire [{width - 1}:0] out{i}_V_TDATA," + (f"  // {note}" if note else ""),
+                  f"    output wire out{i}_V_TVALID,", f"    input  wire out{i}_V_TREADY,"]
+    ports[-1] = ports[-1].rstrip(",")
+    return header + f"module {top} (\n" + "\n".join(ports) + "\n);\n" + body.rstrip("\n") + "\nendmodule\n"
