@@ -28,7 +28,7 @@ def load_brevitas(checkpoint: Path):
     from train.checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)  # UserError when missing or corrupt
-    return model_from_checkpoint(ckpt), ckpt["config"].get("data", {"dataset": "fashion_mnist"})
+    return model_from_checkpoint(ckpt), ckpt["config"]["data"]
 
 
 def sample_test_images(data_cfg: dict, n: int):

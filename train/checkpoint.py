@@ -8,6 +8,7 @@ import torch
 from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
 
 from train.atomic import torch_save
+from train.config import with_defaults
 from train.errors import UserError
 from train.models.wrn import WRN, build_model
 
@@ -51,6 +52,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise UserError(f"cannot read checkpoint {path}: corrupt or not a torch file ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path} is not a checkpoint of this trainer (expected format {FORMAT})")
+    try:  # a run saved before a config key existed reads as if it had the key's default
+        ckpt["config"] = with_defaults(ckpt["config"])
+    except UserError as e:
+        raise UserError(f"{path}: its config does not fit this trainer: {e}") from None
     return ckpt
 
 

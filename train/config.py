@@ -86,7 +86,7 @@ FULL_PRECISION = {
 
 def with_defaults(stored: dict) -> dict:
     """A config saved by an older version of this trainer, completed with the keys added since
-    (their defaults keep the old behaviour), so its checkpoint can still be resumed."""
+    (their defaults keep the old behaviour), so its checkpoint can still be resumed or exported."""
     return _merge(DEFAULTS, stored)
 
 

@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from train.atomic import write_json, write_text
 from train.checkpoint import init_from_checkpoint, load_checkpoint, restore_quant_stats, save_checkpoint
-from train.config import with_defaults
 from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
 from train.distill import Distiller
@@ -128,9 +127,7 @@ def _runtime_split(cfg: dict) -> tuple[dict, dict]:
 
 
 def resumed_config(stored: dict, given: dict, where: Path) -> dict:
-    """The config a resumed run goes on with: the checkpoint's own (completed with keys added to
-    the trainer since it was saved), except for RUNTIME_KEYS."""
-    stored = with_defaults(stored)
+    """The config a resumed run goes on with: the checkpoint's own, except for RUNTIME_KEYS."""
     stored_rest, stored_rt = _runtime_split(stored)
     given_rest, given_rt = _runtime_split(given)
     if stored_rest != given_rest:  # the run's own config wins: it is what the checkpoint was trained with

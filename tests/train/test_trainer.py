@@ -142,17 +142,33 @@ def test_resume_keeps_the_runs_experiment_but_takes_this_machines_settings(tiny_
     assert same == stored and capsys.readouterr().out == ""
 
 
-def test_resume_completes_a_config_saved_before_newer_keys_existed(tiny_cfg, capsys):
-    """A checkpoint written before train.init_from / train.distill existed still resumes; the
-    missing keys take their defaults (which keep the old behaviour: None)."""
-    from pathlib import Path
+def test_resume_completes_a_config_saved_before_newer_keys_existed(tiny_cfg, tmp_path):
+    """A checkpoint written before train.init_from / train.distill existed still resumes (it
+    failed with KeyError 'init_from'); the missing keys read as their defaults, which keep the
+    old behaviour, and the resumed run ends as an uninterrupted one."""
+    fit(tiny_cfg, tmp_path / "whole", progress=False)
+    fit({**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 2}}, tmp_path / "old", progress=False)
+    last = tmp_path / "old" / "last.pt"
+    ckpt = torch.load(last, weights_only=False)
+    for key in ("init_from", "distill"):
+        del ckpt["config"]["train"][key]
+    torch.save(ckpt, last)
+    final = fit(tiny_cfg, tmp_path / "old", resume=True, progress=False, extend_to=3)
+    assert final["epochs"] == 3
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["model"]
+    b = torch.load(last, weights_only=False)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
-    from train.trainer import resumed_config
 
-    old_train = {k: v for k, v in tiny_cfg["train"].items() if k not in ("init_from", "distill")}
-    cfg = resumed_config({**tiny_cfg, "train": old_train}, tiny_cfg, Path("run/last.pt"))
-    assert cfg["train"]["init_from"] is None and cfg["train"]["distill"] is None
-    assert cfg == tiny_cfg and capsys.readouterr().out == ""
+def test_a_checkpoint_whose_config_has_an_unknown_key(tiny_cfg, tmp_path):
+    fit({**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}, tmp_path / "run", progress=False)
+    last = tmp_path / "run" / "last.pt"
+    ckpt = torch.load(last, weights_only=False)
+    ckpt["config"]["train"]["from_the_future"] = 1
+    torch.save(ckpt, last)
+    with pytest.raises(UserError, match="its config does not fit this trainer: unknown config key 'train.from_the_future'"):
+        fit(tiny_cfg, tmp_path / "run", resume=True, progress=False)
 
 
 def test_extending_a_finished_run_equals_a_longer_run(tiny_cfg, tmp_path):
