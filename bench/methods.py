@@ -23,17 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from train.yamlfile import read_yaml  # noqa: E402  (after the path: bench/ runs as a script)
 METHODS_FILE = ROOT / "bench" / "methods.yaml"
 # The methods are compared on WRN-8-2 (the results in bench/results/ and README are on it).
 METHODS_BASE_CONFIG = "train/configs/fmnist_wrn8_2_w1a2.yaml"
 
 
 def load_methods(group: str) -> list[dict]:
-    rows = [m for m in yaml.safe_load(METHODS_FILE.read_text()) if group in m["group"]]
+    rows = [m for m in read_yaml(METHODS_FILE) if group in m["group"]]
     if not rows:
         raise SystemExit(f"no method in {METHODS_FILE.name} belongs to group '{group}'")
     return rows

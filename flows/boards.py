@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from train.errors import UserError
+from train.yamlfile import read_yaml
 
 BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 RESOURCE_KINDS = ("LUT", "FF", "BRAM36", "DSP", "URAM")
@@ -38,10 +37,7 @@ def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
     path = boards_dir / f"{name}.yaml"
     if not path.is_file():
         raise UserError(f"unknown board '{name}' (known: {', '.join(known_boards(boards_dir))})")
-    try:
-        d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    d = read_yaml(path)
     required = {"name", "finn_board", "part", "shell_flow", "clock_ns", "resources"}
     missing = required - set(d or {})
     if missing:

@@ -16,6 +16,7 @@ from train.distill import validate as validate_distill
 from train.errors import UserError
 from train.models.wrn import ModelConfig
 from train.optim import validate as validate_optim
+from train.yamlfile import load_yaml_text, read_yaml
 
 
 DEFAULTS: dict = {
@@ -67,7 +68,10 @@ def parse_override(item: str) -> dict:
     if "=" not in item:
         raise UserError(f"override '{item}' is not KEY=VALUE (e.g. train.epochs=3)")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else None
+    try:
+        value = load_yaml_text(raw) if raw != "" else None
+    except yaml.YAMLError as e:
+        raise UserError(f"override '{item}': value is not valid YAML: {str(e).splitlines()[0]}") from None
     out: dict = {}
     node = out
     parts = key.strip().split(".")
@@ -95,10 +99,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (),
     path = Path(path) if path is not None else DEFAULT_CONFIG
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
-    try:
-        user = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    user = read_yaml(path) or {}
     if not isinstance(user, dict):
         raise UserError(f"config file {path} must hold a mapping at the top level")
     cfg = _merge(DEFAULTS, user)

@@ -42,6 +42,12 @@ def test_unknown_board_lists_the_known_ones():
     assert all(n in str(e.value) for n in REQUIRED)
 
 
+def test_board_file_with_a_key_twice(tmp_path):
+    (tmp_path / "twice.yaml").write_text((BOARDS_DIR / "pynq-z2.yaml").read_text() + "clock_ns: 5.0\n")
+    with pytest.raises(UserError, match="twice.yaml is not valid YAML: key 'clock_ns' appears twice"):
+        load_board("twice", tmp_path)
+
+
 def test_incomplete_board_file(tmp_path):
     (tmp_path / "half.yaml").write_text("name: half\npart: xc7z020clg400-1\n")
     with pytest.raises(UserError, match="missing .*clock_ns"):

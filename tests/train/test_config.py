@@ -62,6 +62,19 @@ def test_missing_and_broken_config_files(tmp_path):
         load_config(bad)
 
 
+def test_a_config_file_with_a_section_twice_is_refused(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("train: {epochs: 3}\nmodel: {width: 4}\ntrain: {lr: 0.05}\n")
+    with pytest.raises(UserError, match="key 'train' appears twice in one mapping \\(line 3\\)"):
+        load_config(twice)
+
+
+def test_an_override_whose_value_is_not_yaml_is_one_line():
+    with pytest.raises(UserError, match="override 'train.distill=\\{teacher: a': value is not valid YAML") as e:
+        load_config(overrides=["train.distill={teacher: a"])
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("method", ["bwn", "bwn_learned", "sign"])
 def test_each_method_config_differs_from_the_default_only_in_its_method(method):
     default = load_config(CONFIG_DIR / "fmnist_wrn8_2_w1a2.yaml")  # the config the method configs vary
