@@ -7,7 +7,9 @@ from pathlib import Path
 from train.atomic import atomic_path
 
 
-def plot_history(history: list[dict], path: str | Path, title: str) -> None:
+def plot_history(history: list[dict], path: str | Path, title: str,
+                 train_loss: str = "cross-entropy") -> None:
+    """``train_loss`` names the loss trained on (a distilled run's is not the test's cross-entropy)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -15,9 +17,9 @@ def plot_history(history: list[dict], path: str | Path, title: str) -> None:
 
     ep = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(ep, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(ep, [h["test_loss"] for h in history], label="test")
-    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("cross-entropy loss"), ax_loss.legend()
+    ax_loss.plot(ep, [h["train_loss"] for h in history], label=f"train ({train_loss})")
+    ax_loss.plot(ep, [h["test_loss"] for h in history], label="test (cross-entropy)")
+    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("loss"), ax_loss.legend()
     ax_acc.plot(ep, [100 * h["train_top1"] for h in history], label="train")
     ax_acc.plot(ep, [100 * h["test_top1"] for h in history], label="test")
     if any("val_top1" in h for h in history):

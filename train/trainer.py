@@ -211,7 +211,8 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
         if is_best:
             save_checkpoint(run_dir / "best.pt", model, cfg, **state)
         write_text(run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        plot_history(history, run_dir / "curves.png", cfg["name"])
+        plot_history(history, run_dir / "curves.png", cfg["name"],
+                     "cross-entropy" if distiller is None else "distillation")
         print(f"[train] epoch {epoch + 1}/{tcfg['epochs']} lr {row['lr_end']:.4f} "
               f"loss {row['train_loss']:.4f} train {100 * row['train_top1']:.2f}% "
               f"test {100 * row['test_top1']:.2f}% ({row['train_images_per_s']:.0f} img/s)", flush=True)
