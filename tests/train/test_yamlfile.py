@@ -5,8 +5,11 @@ from train.errors import UserError
 from train.yamlfile import load_yaml_text, read_yaml
 
 
-def test_reads_what_safe_load_reads():
-    text = "a: 1\nb: {c: [1, 2], d: null}\nlist:\n  - {x: 1}\n  - {x: 2}\n"
+@pytest.mark.parametrize("text", [
+    "a: 1\nb: {c: [1, 2], d: null}\nlist:\n  - {x: 1}\n  - {x: 2}\n",
+    "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n",  # a merge key, one merged key overridden
+])
+def test_reads_what_safe_load_reads(text):
     assert load_yaml_text(text) == yaml.safe_load(text)
 
 
