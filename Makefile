@@ -17,13 +17,14 @@ FLOW_ARGS ?=
 VERIFY_IMAGES ?= 100
 FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
 
-.PHONY: all venv data train train-fp export pretrained test test-slow bench bitstream verify verify-flow bench-flow bench-hw clean help
+.PHONY: all venv data train train-fp export precise-bn pretrained test test-slow bench bitstream verify verify-flow bench-flow bench-hw clean help
 all: help
 
 help:
 	@echo "make train      train the default config (CONFIG=..., ARGS='--set train.epochs=3 ...')"
 	@echo "make train-fp   train the full-precision twin of CONFIG"
 	@echo "make export     QONNX export + exactness check of CKPT (default $(CKPT))"
+	@echo "make precise-bn BatchNorm statistics of CKPT recomputed over the training set"
 	@echo "make test       run the test suite (slow tests skipped, with a reason)"
 	@echo "make test-slow  run the slow tests too"
 	@echo "make bench      training-throughput benchmark (1-bit vs full precision)"
@@ -93,10 +94,16 @@ bench-flow: venv
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-# Package a finished run as the committed default model that later stages build from.
+# Recompute a checkpoint's BatchNorm statistics over the whole training set (train/precise_bn.py);
+# writes <checkpoint>_precise_bn.{pt,json,md} beside CKPT.
+precise-bn: venv data
+	$(BIN)/python -m train.precise_bn $(CKPT)
+
+# Package a finished run's CKPT (default $(RUN)/last.pt) as the committed default model that
+# later stages build from.
 PRETRAINED := train/pretrained/$(DEFAULT)
 pretrained: venv data
-	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(RUN)/last.pt', '$(PRETRAINED).pt')"
+	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(CKPT)', '$(PRETRAINED).pt')"
 	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000
 
 # Stage 4: this project's RTL, per layer (the pytest grid, slow part included) and the whole

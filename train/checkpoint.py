@@ -62,7 +62,7 @@ def load_checkpoint(path: str | Path) -> dict:
 def save_model_only(ckpt_path: str | Path, out: str | Path) -> None:
     """A small deployable copy: config, model weights and history, no optimizer state."""
     ckpt = load_checkpoint(ckpt_path)
-    keep = ("format", "config", "model_config", "model", "epoch", "history", "best")
+    keep = ("format", "config", "model_config", "model", "epoch", "history", "best", "precise_bn")
     torch_save(out, {k: ckpt[k] for k in keep if k in ckpt})
 
 

@@ -38,9 +38,33 @@ def test_committed_model_is_hardware_ready_and_accurate():
     m = ckpt["model_config"]
     assert m["binary_weights"] and m["act_bits"] == 2 and m["shortcut"] == "conv"
     assert "optimizer" not in ckpt  # a deployable copy
-    assert ckpt["history"][-1]["test_top1"] > 0.93  # README quotes 93.08%
+    assert ckpt["history"][-1]["test_top1"] > 0.93  # the last epoch, BN moving averages: 93.41%
     graph = onnx.load(PRETRAINED.with_suffix(".onnx")).graph
     assert sum(n.op_type == "BipolarQuant" for n in graph.node) == 10
+
+
+def test_committed_model_has_precise_batchnorm_statistics():
+    """Its BatchNorm statistics were recomputed over the whole un-augmented training set
+    (train/precise_bn.py), and the recorded test top-1 meets issue 2's 93.5% target."""
+    ckpt = load_checkpoint(PRETRAINED.with_suffix(".pt"))
+    r = ckpt["precise_bn"]
+    assert r["images"] == 60000 and r["augmented"] is False
+    assert r["after"]["test_top1"] >= 0.935
+
+
+@pytest.mark.slow
+def test_committed_model_accuracy_on_the_whole_test_set():
+    """The recorded 93.65% recounted: labels of all 10,000 test images against the data set's."""
+    try:
+        ds = load_dataset({"dataset": "fashion_mnist"})
+    except UserError as e:
+        pytest.skip(f"Fashion-MNIST not installed: {e}")
+    ckpt = load_checkpoint(PRETRAINED.with_suffix(".pt"))
+    model = model_from_checkpoint(ckpt)
+    with torch.no_grad():
+        pred = torch.cat([model(ds.test_x[i:i + 500].float() / 255).argmax(1) for i in range(0, 10000, 500)])
+    correct = int((pred == ds.test_y).sum())
+    assert correct == round(10000 * ckpt["precise_bn"]["after"]["test_top1"]) and correct >= 9350
 
 
 def test_checkpoint_from_before_the_method_keys_loads_as_mcdonnell():

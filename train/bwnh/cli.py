@@ -56,7 +56,7 @@ PER_CHANNEL_SCALE = ("bwn", "bwn_learned")
 
 
 def _top1(model, ds, n: int, calib: torch.Tensor) -> dict:
-    from train.bwnh.layerwise import reestimate_batchnorm
+    from train.precise_bn import reestimate_batchnorm
     from train.trainer import evaluate
 
     fp_bn = evaluate(model, ds.test_x[:n], ds.test_y[:n], 1000, "cpu")[1]

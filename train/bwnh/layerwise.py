@@ -177,19 +177,3 @@ def binarize_mean_abs(model: nn.Module) -> nn.Module:
             B, a = mean_abs_baseline(W)
             m.weight.copy_(torch.from_numpy((B * a).T.copy()).reshape(m.weight.shape))
     return model
-
-
-@torch.no_grad()
-def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 100) -> nn.Module:
-    """Recompute every BatchNorm's running statistics on ``images`` (cumulative average)."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # None: an exact average over all batches seen
-    model.train()
-    for i in range(0, len(images), batch_size):
-        model(images[i:i + batch_size].float() / 255.0)
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-    return model.eval()
