@@ -27,7 +27,9 @@ from tqdm import tqdm
 
 from train.atomic import torch_save, write_json, write_text
 from train.checkpoint import load_checkpoint, model_from_checkpoint
+from train.data import load_dataset
 from train.errors import UserError
+from train.trainer import evaluate, to_float
 
 
 @torch.no_grad()
@@ -50,9 +52,10 @@ def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int
     model.eval()  # quantizers that still collect scale statistics in training mode stay as they are
     for m in bns:
         m.train()
+    device = next(model.parameters()).device
     starts = range(0, len(images), batch_size)
     for i in tqdm(starts, desc="precise BN", leave=False, disable=not progress):
-        model(images[i:i + batch_size].float() / 255.0)
+        model(to_float(images[i:i + batch_size], device))  # the trainer's own input scaling
     for m, mom in zip(bns, saved):
         m.momentum = mom
     return model.eval()
@@ -77,13 +80,9 @@ def markdown_report(r: dict) -> str:
 
 def precise_bn_checkpoint(ckpt_path: Path, out: Path, batch_size: int = 500, ds=None,
                           progress: bool = True) -> dict:
-    from train.trainer import evaluate  # heavy imports once the checkpoint is known to be good
-
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt)
     if ds is None:
-        from train.data import load_dataset
-
         ds = load_dataset(ckpt["config"]["data"], ckpt["config"]["seed"])
     t0 = time.time()
     eval_batch = ckpt["config"]["train"]["eval_batch_size"]

@@ -8,6 +8,7 @@ from torch import nn
 
 from tests.train.test_export import HW, images, warmed_model
 from train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from train.errors import UserError
 from train.export import export_checkpoint
 from train.precise_bn import main, precise_bn_checkpoint, reestimate_batchnorm
 
@@ -83,13 +84,13 @@ def test_checkpoint_report_and_export(tmp_path):
     report = precise_bn_checkpoint(tmp_path / "last.pt", out, batch_size=5, ds=ds, progress=False)
 
     ref = reestimate_batchnorm(copy.deepcopy(model), x, 5)
-    got = model_from_checkpoint(load_checkpoint(out))
+    ckpt = load_checkpoint(out)
+    got = model_from_checkpoint(ckpt)
     for k, v in ref.state_dict().items():
         assert torch.equal(got.state_dict()[k], v), k
     with torch.no_grad():  # the report's accuracies, recounted from the two models' outputs
         acc = [(m(tx.float() / 255).argmax(1) == ty).float().mean().item() for m in (model.eval(), ref)]
     assert report["before"]["test_top1"] == pytest.approx(acc[0]) and report["after"]["test_top1"] == pytest.approx(acc[1])
-    ckpt = load_checkpoint(out)
     assert "optimizer" not in ckpt and ckpt["epoch"] == 3 and ckpt["precise_bn"]["images"] == 20
     assert json.loads(out.with_suffix(".json").read_text())["batch_size"] == 5
     assert "Precise BatchNorm" in out.with_suffix(".md").read_text()
@@ -101,5 +102,5 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"error: checkpoint not found: {tmp_path / 'missing.pt'}"
     assert main([str(tmp_path / "missing.pt"), "--batch-size", "0"]) == 2
     assert "--batch-size must be >= 1" in capsys.readouterr().err
-    with pytest.raises(Exception, match="no BatchNorm"):
+    with pytest.raises(UserError, match="no BatchNorm"):
         reestimate_batchnorm(nn.Sequential(nn.Conv2d(1, 1, 1)), images(2)[0])
