@@ -37,7 +37,7 @@ help:
 
 # The environment is rebuilt when pyproject.toml changes. torch comes first, pinned to the
 # machine's CPU wheel, so that nothing later re-resolves it to a multi-GB CUDA build.
-# hls4ml is installed without its dependencies: hw/cppsim.py only reads its C++ headers.
+# hls4ml is installed without its dependencies: hw/cppsim only reads its C++ headers.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
