@@ -31,6 +31,7 @@ help:
 	@echo "make bitstream  FINN build of MODEL for BOARD (default $(BOARD)) + yosys estimate of its RTL"
 	@echo "                (FLOW_ARGS=--no-synth skips the estimate); exit 3 = needs Vivado/Vitis"
 	@echo "make verify     per-layer RTL grid (Verilator) + the whole accelerator of MODEL on real images"
+	@echo "                (HW=cppsim: FINN's HLS layers in cppsim, per layer and whole; needs FINN_DEPS)"
 	@echo "make bench-hw   Verilator simulation speed, shared-library build time, yosys run time"
 	@echo "make verify-flow  lowered graphs vs Brevitas on real test images, into the build report"
 	@echo "make bench-flow   wall time and peak memory of the vendor-free build of MODEL"
@@ -106,11 +107,18 @@ pretrained: venv data
 	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(CKPT)', '$(PRETRAINED).pt')"
 	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000
 
-# Stage 4: this project's RTL, per layer (the pytest grid, slow part included) and the whole
-# stitched accelerator on VERIFY_IMAGES real test images; report in $(OUT)/<model>_<board>/verify_rtl.md
+# Stage 4, HW=rtl (default): this project's RTL, per layer (the pytest grid, slow part included) and
+# the whole stitched accelerator on VERIFY_IMAGES real test images; report in
+# $(OUT)/<model>_<board>/verify_rtl.md. HW=cppsim: FINN's HLS layers, per layer in cppsim (the
+# cppsim grid) and the whole --hw-backend hls accelerator layer by layer (cppsim + Verilator);
+# report in $(OUT)/hls/<model>_<board>/verify_cppsim.md. cppsim needs finn-hlslib: FINN_DEPS.
+HW ?= rtl
+VERIFY_TESTS_rtl := tests/hw
+VERIFY_TESTS_cppsim := tests/hw/test_cppsim.py tests/hw/test_cppsim_headers.py tests/hw/test_verify_cppsim.py
 verify: venv data
-	$(BIN)/python -m pytest -q --run-slow tests/hw
-	$(BIN)/python -m hw verify --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES)
+	@case "$(HW)" in rtl|cppsim) ;; *) echo "make verify: HW must be rtl or cppsim, got '$(HW)'" >&2; exit 2;; esac
+	$(BIN)/python -m pytest -q --run-slow $(VERIFY_TESTS_$(HW))
+	$(BIN)/python -m hw verify --sim $(HW) --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES)
 
 bench-hw: venv
 	$(BIN)/python bench/hw_sim.py

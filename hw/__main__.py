@@ -1,5 +1,6 @@
-"""`python -m hw verify`: the whole accelerator in Verilator vs FINN's python execution and
-Brevitas; `python -m hw.synth` estimates resources with yosys."""
+"""`python -m hw verify`: the whole accelerator in Verilator (``--sim rtl``, this project's RTL)
+or FINN's HLS layers in cppsim with the RTL-only layers in Verilator (``--sim cppsim``), vs
+FINN's python execution and Brevitas; `python -m hw.synth` estimates resources with yosys."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def main(argv=None) -> int:
     v.add_argument("--out", type=Path, default=Path("build"))
     v.add_argument("--checkpoint", type=Path, help="Brevitas checkpoint (default: the model path with .pt)")
     v.add_argument("--images", type=int, default=100)
+    v.add_argument("--sim", choices=("rtl", "cppsim"), default="rtl",
+                   help="rtl: this project's RTL accelerator stitched in Verilator; cppsim: the --hw-backend hls "
+                        "build, FINN's HLS layers in cppsim (needs finn-hlslib in FINN_DEPS), layer by layer")
     v.add_argument("--gap", type=float, default=0.1, help="probability of an input gap per cycle")
     v.add_argument("--stall", type=float, default=0.1, help="probability of output back-pressure per cycle")
     args = p.parse_args(argv)
@@ -29,13 +33,25 @@ def main(argv=None) -> int:
 
     try:
         import_finn(args.out / ".finn")
-        from hw.verify import verify_accelerator
+        if args.sim == "cppsim":
+            from hw.verify_cppsim import verify_hls_accelerator
 
-        r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, args.images, args.gap, args.stall)
+            r = verify_hls_accelerator(args.model, args.board, args.out, args.checkpoint, args.images)
+        else:
+            from hw.verify import verify_accelerator
+
+            r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, args.images, args.gap,
+                                   args.stall)
     except (UserError, BuildError, Stall, VerilatorMissing) as e:  # one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     n = r["images"]
+    if args.sim == "cppsim":
+        print(f"[hw] HLS accelerator (cppsim + Verilator) {'PASSED' if r['passed'] else 'FAILED'} on {n} images: "
+              f"labels {r['labels_equal_python']}/{n} (python) {r['labels_equal_brevitas']}/{n} (Brevitas), scores "
+              f"{r.get('scores_equal_python', '-')}/{n} {r.get('scores_equal_brevitas', '-')}/{n}; "
+              f"{r['timings']['seconds_per_image']:.2f} s/image")
+        return 0 if r["passed"] else 1
     print(f"[hw] RTL accelerator {'PASSED' if r['passed'] else 'FAILED'} on {n} images: labels "
           f"{r['labels_equal_python']}/{n} (python) {r['labels_equal_brevitas']}/{n} (Brevitas), scores "
           f"{r.get('scores_equal_python', '-')}/{n} {r.get('scores_equal_brevitas', '-')}/{n}; "

@@ -73,12 +73,45 @@ def compile_cppsim(model, toolchain: str | Path | None = None):
     return model
 
 
+def run_cppsim_node(model, node, ctx: dict) -> None:
+    """One compiled HLS node on ``ctx`` (in place), by FINN's execute_node. FINN's cppsim bench
+    turns BIPOLAR inputs into bits for every HLS layer but turns bits back into -1/+1 only in
+    some (MVAU, Thresholding, DuplicateStreams do; StreamingConcat, Pool do not): a BIPOLAR
+    output holding a 0, which no bipolar value is, is bits and is mapped back here."""
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.core.datatype import DataType
+
+    op = getCustomOp(node)
+    for i, o in enumerate(node.output):  # FINN's execute_node writes into existing entries
+        ctx.setdefault(o, np.zeros(op.get_normal_output_shape(i), dtype=np.float32))
+    op.execute_node(ctx, model.graph)
+    for i, o in enumerate(node.output):
+        if op.get_output_datatype(i) == DataType["BIPOLAR"] and (ctx[o] == 0).any():
+            ctx[o] = 2 * ctx[o] - 1
+
+
+def execute_graph(model, feed: dict) -> dict:
+    """One run of a compiled graph: HLS nodes by run_cppsim_node, others by qonnx; the full
+    context."""
+    from qonnx.core.onnx_exec import execute_node
+    from qonnx.util.basic import get_by_name
+
+    hls = {n.name for n in hls_nodes(model)}
+    opset = get_by_name(model.model.opset_import, "", "domain")
+    ctx = dict(feed)
+    ctx.update({t.name: model.get_initializer(t.name) for t in model.graph.initializer})
+    for node in model.graph.node:
+        if node.name in hls:
+            run_cppsim_node(model, node, ctx)
+        else:
+            execute_node(node, ctx, model.graph, opset.version if opset else 11)
+    return ctx
+
+
 def execute_cppsim(model, feed: dict) -> dict:
     """Run a compiled model (compile_cppsim) on ``feed``; every output tensor by name. A graph
     declared for one image (axis 0 of its input is 1) runs image by image over a feed of
     several; a graph holding a ONE_IMAGE_PER_CALL layer must be declared for one image."""
-    from qonnx.core.onnx_exec import execute_onnx
-
     declared = model.get_tensor_shape(model.graph.input[0].name)[0]
     images = {len(x) for x in feed.values()}
     if len(images) != 1:
@@ -88,9 +121,11 @@ def execute_cppsim(model, feed: dict) -> dict:
     if declared != 1 and one_image:
         raise UserError(f"execute_cppsim: {', '.join(one_image)} handle one image per cppsim call; declare the "
                         f"graph for one image (batch 1, not {declared}) and pass the images in one feed")
+    outs = [o.name for o in model.graph.output]
     if declared == n:
-        return execute_onnx(model, feed)
+        ctx = execute_graph(model, feed)
+        return {o: ctx[o] for o in outs}
     if declared != 1:
         raise UserError(f"execute_cppsim: the graph is declared for {declared} images, the feed has {n}")
-    runs = [execute_onnx(model, {k: x[i:i + 1] for k, x in feed.items()}) for i in range(n)]
-    return {name: np.concatenate([r[name] for r in runs]) for name in runs[0]}
+    runs = [execute_graph(model, {k: x[i:i + 1] for k, x in feed.items()}) for i in range(n)]
+    return {o: np.concatenate([r[o] for r in runs]) for o in outs}

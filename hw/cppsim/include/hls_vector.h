@@ -1,13 +1,15 @@
 // Part of wrn1bit's cppsim toolchain (hw/cppsim/include/): hls::vector for C simulation with g++, the part of Vitis's
 // interface that FINN's generated test benches and finn-hlslib use: N elements of T, indexing,
-// broadcast and list construction, element-wise arithmetic / bitwise / shift operators with a
-// vector or a scalar, equality over all elements, reductions.
+// broadcast and list construction, conversion from a vector of another element type (and
+// broadcast of a plain number), as Vitis's converts; element-wise arithmetic / bitwise / shift
+// operators with a vector or a scalar, equality over all elements, reductions.
 #ifndef WRN1BIT_HLS_VECTOR_H
 #define WRN1BIT_HLS_VECTOR_H
 #include <array>
 #include <cstddef>
 #include <initializer_list>
 #include <ostream>
+#include <type_traits>
 
 namespace hls {
 
@@ -28,6 +30,16 @@ class vector {
     }
   }
   vector(const std::array<T, N> &a) : data_(a) {}
+  // element-wise conversion (finn-hlslib's pool functors add a vector of inputs into a vector
+  // of wider accumulators) and broadcast of a plain number (``return 0;`` for a vector)
+  template <typename U>
+  vector(const vector<U, N> &other) {
+    for (std::size_t i = 0; i < N; i++) data_[i] = T(other[i]);
+  }
+  template <typename U, typename = typename std::enable_if<std::is_arithmetic<U>::value>::type>
+  vector(U x) {
+    data_.fill(T(x));
+  }
   static constexpr std::size_t size() { return N; }
   T &operator[](std::size_t i) { return data_[i]; }
   const T &operator[](std::size_t i) const { return data_[i]; }
@@ -48,7 +60,10 @@ class vector {
   }                                                                          \
   friend vector operator OP(vector l, const vector &r) { return l OP## = r; } \
   friend vector operator OP(vector l, const T &r) { return l OP## = r; }      \
-  friend vector operator OP(const T &l, const vector &r) { return vector(l) OP## = r; }
+  friend vector operator OP(const T &l, const vector &r) { return vector(l) OP## = r; } \
+  /* a plain number of another type: exact match, so not ambiguous with the two above */ \
+  template <typename U, typename = typename std::enable_if<std::is_arithmetic<U>::value>::type> \
+  friend vector operator OP(vector l, U r) { return l OP## = T(r); }
   WRN1BIT_VEC_OP(+)
   WRN1BIT_VEC_OP(-)
   WRN1BIT_VEC_OP(*)

@@ -1,0 +1,223 @@
+"""The whole HLS accelerator, layer by layer: FINN's HLS layers in cppsim, the layers that exist
+only as RTL (FINN's sliding windows, padding, width converters, thresholds) in Verilator, on
+real test images, against FINN's python execution of the same graph and against Brevitas.
+
+Steps (``verify_hls_accelerator``):
+  1. the vendor-free FINN build with ``--hw-backend hls`` (flows.build): the folded graph keeps
+     FINN's HLS layers; built under <out>/hls/ so it does not replace the RTL build;
+  2. ``compile_cppsim`` (FINN's PrepareCppSim / CompileCppSim) on every HLS node, a Verilator
+     model of every RTL node;
+  3. per image, ``execute_layerwise`` runs the graph in order, each node on the outputs the
+     simulated nodes before it produced (not on the python reference's), so an error anywhere
+     reaches the labels; labels and class-score integers must equal FINN's python execution and
+     Brevitas, and every layer's output of the first images must equal the python context;
+  4. the report goes to <build>/verify_cppsim.{json,md}, with the time per image.
+
+A depthwise sliding window sends its window in [channel fold][kernel][PE] order where FINN's
+python tensor is [kernel][channel] (FINN's ConvolutionInputGenerator_rtl says so); its output
+is compared in the order it is sent (``window_stream_order``). Its consumer (Pool_hls) reads
+that order, so the values pass between them unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from train.atomic import write_json, write_text
+from train.errors import UserError
+
+LAYER_IMAGES = 3  # images whose every layer output is compared (all images: labels and scores)
+
+
+def window_stream_order(op, x: np.ndarray) -> np.ndarray:
+    """A depthwise sliding window's output in the order the hardware sends it (identity for a
+    standard window, whose stream order is FINN's tensor order)."""
+    if not (op.onnx_node.op_type.startswith("ConvolutionInputGenerator") and op.get_nodeattr("depthwise")):
+        return x
+    k2 = int(np.prod(op.get_nodeattr("ConvKernelDim")))
+    ch, pe = op.get_nodeattr("IFMChannels"), op.get_nodeattr("SIMD")
+    lead = x.shape[:-1]
+    return x.reshape(*lead, k2, ch // pe, pe).swapaxes(-3, -2).reshape(*lead, k2 * ch)
+
+
+def base_op_reference(model, xin: np.ndarray) -> list[dict]:
+    """FINN's python execution of the graph: every specialized node (``*_hls``, ``*_rtl``) back to
+    its base op, whose execute_node is python (FINN's HLS variants have no python path); the
+    full context per image."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    ref = ModelWrapper(copy.deepcopy(model.model))
+    for node in ref.graph.node:
+        base, _, variant = node.op_type.rpartition("_")
+        if variant in ("hls", "rtl"):
+            node.op_type, node.domain = base, "finn.custom_op.fpgadataflow"
+    iname = ref.graph.input[0].name
+    return [execute_onnx(ref, {iname: xin[i:i + 1]}, return_full_exec_context=True) for i in range(len(xin))]
+
+
+class LayerwiseSim:
+    """A code-generated dataflow graph ready to run node by node: HLS nodes compiled for cppsim,
+    each RTL node's Verilator model built once."""
+
+    def __init__(self, model, work_dir: Path):
+        from qonnx.custom_op.registry import getCustomOp
+
+        from hw.cppsim import compile_cppsim, hls_nodes
+        from hw.sim.node import ensure_hdl, node_design
+
+        self.timings = {}
+        t0 = time.perf_counter()
+        self.model = compile_cppsim(model)
+        self.timings["cppsim_compile_s"] = round(time.perf_counter() - t0, 1)
+        hls = {n.name for n in hls_nodes(self.model)}
+        t0 = time.perf_counter()
+        self.designs = {}
+        for node in self.model.graph.node:
+            if node.name not in hls:
+                op = ensure_hdl(self.model, node, code_dir=str(work_dir / "hdl" / node.name))
+                design = node_design(op, cache_dir=work_dir / "verilator")
+                design.build()
+                self.designs[node.name] = (op, design)
+        self.timings["verilator_build_s"] = round(time.perf_counter() - t0, 1)
+        self.ops = {n.name: getCustomOp(n) for n in self.model.graph.node}
+        self.hls_layers, self.rtl_layers = len(hls), len(self.designs)
+
+    def run(self, x: np.ndarray, seed: int = 0) -> dict:
+        """One image (the graph input's shape) through every node; the full context."""
+        from hw.cppsim import run_cppsim_node
+        from hw.sim.node import simulate_node, stream_inputs
+
+        g = self.model.graph
+        if x.shape[0] != 1:
+            raise UserError(f"execute_layerwise: one image per call, got {x.shape[0]}")
+        ctx = {g.input[0].name: x.astype(np.float32)}
+        ctx.update({name: self.model.get_initializer(name) for name in (i.name for i in g.initializer)})
+        for node in g.node:
+            if node.name in self.designs:
+                op, design = self.designs[node.name]
+                ins = [ctx[node.input[i]] for i in stream_inputs(op)]
+                outs, _ = simulate_node(op, ins, design, gap_prob=0.2, stall_prob=0.2, seed=seed)
+                ctx.update(zip(node.output, outs))
+            else:
+                run_cppsim_node(self.model, node, ctx)
+        return ctx
+
+
+def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None,
+                           images: int = 100, seed: int = 0, progress: bool = True) -> dict:
+    """`make verify HW=cppsim`'s whole-accelerator half: build (HLS backend), compile, run, compare, report."""
+    import torch
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from flows.boards import load_board
+    from flows.build import build, build_dir_for
+    from flows.exactness import brevitas_reference
+    from flows.finn_env import finn_log_to
+    from flows.verify import load_brevitas, sample_test_images
+    from hw.cppsim import require_cppsim
+    from hw.verify import compare_brevitas
+
+    if images < 1:
+        raise UserError(f"--images must be at least 1, got {images}")
+    require_cppsim()  # first: nothing slow happens where cppsim cannot run
+    model_path = Path(model_path)
+    board = load_board(board_name)
+    checkpoint = Path(checkpoint) if checkpoint else model_path.with_suffix(".pt")
+    brevitas, data_cfg = load_brevitas(checkpoint)
+    x, dataset = sample_test_images(data_cfg, images)
+    out = Path(out) / "hls"
+    t0 = time.perf_counter()
+    build(model_path, board_name, out, vendor_free=True, hw_backend="hls")
+    build_s = round(time.perf_counter() - t0, 1)
+    bdir = build_dir_for(model_path, board, out)
+    with finn_log_to(bdir / "finn.log"):
+        model = ModelWrapper(str(bdir / "codegen.onnx"))
+        xa = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x)
+        refs = brevitas_reference(brevitas, torch.as_tensor(xa))
+        sim = LayerwiseSim(model, bdir / "cppsim")
+        result = run_and_compare(sim, xa, seed, progress)
+    result.update({"model": str(model_path), "checkpoint": str(checkpoint), "dataset": dataset, "board": board.name})
+    result["timings"] = {"build_s": build_s, **sim.timings, **result["timings"]}
+    compare_brevitas(result, refs)
+    write_json(bdir / "verify_cppsim.json", result)
+    write_text(bdir / "verify_cppsim.md", render_markdown(result))
+    return result
+
+
+def run_and_compare(sim: LayerwiseSim, x_uint8: np.ndarray, seed: int = 0, progress: bool = True) -> dict:
+    """Every image through ``sim``; labels, class scores and layer outputs against FINN's python
+    execution of the same graph. The result keeps the labels/scores under ``_labels``/``_scores``."""
+    from flows.exactness import _graph_input
+
+    model = sim.model
+    out_t = model.graph.output[0].name
+    last = model.graph.node[-1]
+    scores_t = last.input[0] if last.op_type.startswith("LabelSelect") else None
+    n = len(x_uint8)
+    xin = np.concatenate([_graph_input(model, x_uint8[i:i + 1]) for i in range(n)])
+    t0 = time.perf_counter()
+    refs = base_op_reference(model, xin)
+    python_s = time.perf_counter() - t0
+    labels, scores = [], []
+    layer_equal = {node.name: 0 for node in model.graph.node}
+    k_layers = min(LAYER_IMAGES, n)
+    t0 = time.perf_counter()
+    for i in tqdm(range(n), desc="cppsim + Verilator", unit="img", disable=not progress):
+        ctx = sim.run(xin[i:i + 1], seed=seed + i)
+        labels.append(int(np.asarray(ctx[out_t]).reshape(-1)[0]))
+        if scores_t is not None:
+            scores.append(np.asarray(ctx[scores_t]).reshape(-1).astype(np.int64))
+        if i < k_layers:
+            for node in model.graph.node:
+                op = sim.ops[node.name]
+                got = np.asarray(ctx[node.output[0]])
+                want = window_stream_order(op, np.asarray(refs[i][node.output[0]]))
+                layer_equal[node.name] += int(np.array_equal(got.astype(np.int64), want.astype(np.int64)))
+    sim_s = time.perf_counter() - t0
+    py_labels = np.array([int(np.asarray(c[out_t]).reshape(-1)[0]) for c in refs])
+    result = {
+        "images": n, "hls_layers": sim.hls_layers, "rtl_layers": sim.rtl_layers,
+        "labels_equal_python": int((np.array(labels) == py_labels).sum()),
+        "layers": [{"layer": node.name, "op_type": node.op_type,
+                    "sim": "Verilator" if node.name in sim.designs else "cppsim",
+                    "equal": layer_equal[node.name] == k_layers, "images": k_layers} for node in model.graph.node],
+        "_labels": labels, "_scores": np.stack(scores) if scores else None,
+        "timings": {"python_reference_s": round(python_s, 1), "simulation_s": round(sim_s, 1),
+                    "seconds_per_image": round(sim_s / n, 3)},
+    }
+    if scores_t is not None:
+        py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in refs]).astype(np.int64)
+        result["scores_equal_python"] = int((result["_scores"] == py_sc).all(axis=1).sum())
+    result["passed"] = (result["labels_equal_python"] == n and result.get("scores_equal_python", n) == n
+                        and all(row["equal"] for row in result["layers"]))
+    return result
+
+
+def render_markdown(r: dict) -> str:
+    n, t = r["images"], r["timings"]
+    lines = [
+        f"# cppsim of the whole HLS accelerator ({Path(r['model']).name}, {r['board']})", "",
+        f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} {r['dataset']} test images: {r['hls_layers']} FINN "
+        f"HLS layers in cppsim (g++, finn-hlslib), {r['rtl_layers']} RTL layers in Verilator (input gaps and "
+        "back-pressure 20%), each layer fed by the simulated layers before it.", "",
+        "| check | equal |", "|---|---|",
+        f"| labels vs FINN python execution | {r['labels_equal_python']}/{n} |",
+        f"| labels vs Brevitas | {r['labels_equal_brevitas']}/{n} |",
+    ]
+    if "scores_equal_python" in r:
+        lines += [f"| class-score integers vs FINN python execution | {r['scores_equal_python']}/{n} |",
+                  f"| class-score integers vs Brevitas | {r['scores_equal_brevitas']}/{n} |"]
+    lines += ["", f"Time: {t['seconds_per_image']:.2f} s per image simulated ({t['simulation_s']:,.0f} s in all); "
+              f"cppsim compile {t['cppsim_compile_s']:,.0f} s, Verilator builds {t['verilator_build_s']:,.0f} s, "
+              f"vendor-free build {t['build_s']:,.0f} s.", "",
+              "| layer | op | simulated in | output equal to FINN python |", "|---|---|---|---|"]
+    for row in r["layers"]:
+        lines.append(f"| {row['layer']} | {row['op_type']} | {row['sim']} | "
+                     f"{'yes' if row['equal'] else '**NO**'} ({row['images']} images) |")
+    return "\n".join(lines) + "\n"
