@@ -14,7 +14,8 @@ BOARD ?= pynq-z2
 MODEL ?= train/pretrained/$(DEFAULT).onnx
 OUT ?= build
 FLOW_ARGS ?=
-VERIFY_IMAGES ?= 100
+# cppsim runs FINN's HLS MVAUs in C++ at about 90 s per image of the default model: fewer images
+VERIFY_IMAGES ?= $(if $(filter cppsim,$(HW)),10,100)
 FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
 
 .PHONY: all venv data train train-fp export precise-bn pretrained test test-slow bench bitstream verify verify-flow bench-flow bench-hw clean help

@@ -176,8 +176,8 @@ def run_and_compare(sim: LayerwiseSim, x_uint8: np.ndarray, seed: int = 0, progr
         if i < k_layers:
             for node in model.graph.node:
                 op = sim.ops[node.name]
-                got = np.asarray(ctx[node.output[0]])
-                want = window_stream_order(op, np.asarray(refs[i][node.output[0]]))
+                got = np.asarray(ctx[node.output[0]]).reshape(-1)  # shapes of a tensor differ by unit axes
+                want = window_stream_order(op, np.asarray(refs[i][node.output[0]])).reshape(-1)
                 layer_equal[node.name] += int(np.array_equal(got.astype(np.int64), want.astype(np.int64)))
     sim_s = time.perf_counter() - t0
     py_labels = np.array([int(np.asarray(c[out_t]).reshape(-1)[0]) for c in refs])

@@ -82,10 +82,17 @@ def run_cppsim_node(model, node, ctx: dict) -> None:
     from qonnx.core.datatype import DataType
 
     op = getCustomOp(node)
-    for i, o in enumerate(node.output):  # FINN's execute_node writes into existing entries
-        ctx.setdefault(o, np.zeros(op.get_normal_output_shape(i), dtype=np.float32))
-    op.execute_node(ctx, model.graph)
+    # FINN's execute_node asserts the node's own input shapes (a producer may have written
+    # (1, 1, 1, C) where LabelSelect reads (1, C)) and writes into existing output entries
+    local = dict(ctx)
+    for i, t in enumerate(node.input):
+        if op.get_instream_width(i):
+            local[t] = np.asarray(ctx[t]).reshape(op.get_normal_input_shape(i))
     for i, o in enumerate(node.output):
+        local[o] = np.zeros(op.get_normal_output_shape(i), dtype=np.float32)
+    op.execute_node(local, model.graph)
+    for i, o in enumerate(node.output):
+        ctx[o] = local[o]
         if op.get_output_datatype(i) == DataType["BIPOLAR"] and (ctx[o] == 0).any():
             ctx[o] = 2 * ctx[o] - 1
 
