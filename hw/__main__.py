@@ -19,7 +19,8 @@ def main(argv=None) -> int:
     v.add_argument("--board", default="pynq-z2")
     v.add_argument("--out", type=Path, default=Path("build"))
     v.add_argument("--checkpoint", type=Path, help="Brevitas checkpoint (default: the model path with .pt)")
-    v.add_argument("--images", type=int, default=100)
+    v.add_argument("--images", type=int, help="test images (default 100 with --sim rtl, 10 with --sim cppsim, "
+                                               "which takes about 100 s per image of the default model)")
     v.add_argument("--sim", choices=("rtl", "cppsim"), default="rtl",
                    help="rtl: this project's RTL accelerator stitched in Verilator; cppsim: the --hw-backend hls "
                         "build, FINN's HLS layers in cppsim (needs finn-hlslib in FINN_DEPS), layer by layer")
@@ -33,15 +34,15 @@ def main(argv=None) -> int:
 
     try:
         import_finn(args.out / ".finn")
+        images = args.images if args.images is not None else (10 if args.sim == "cppsim" else 100)
         if args.sim == "cppsim":
             from hw.verify_cppsim import verify_hls_accelerator
 
-            r = verify_hls_accelerator(args.model, args.board, args.out, args.checkpoint, args.images)
+            r = verify_hls_accelerator(args.model, args.board, args.out, args.checkpoint, images)
         else:
             from hw.verify import verify_accelerator
 
-            r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, args.images, args.gap,
-                                   args.stall)
+            r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, images, args.gap, args.stall)
     except (UserError, BuildError, Stall, VerilatorMissing) as e:  # one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -90,27 +90,23 @@ class LayerwiseSim:
 
     def run(self, x: np.ndarray, seed: int = 0) -> dict:
         """One image (the graph input's shape) through every node; the full context."""
-        from hw.cppsim import run_cppsim_node
+        from hw.cppsim import execute_graph
         from hw.sim.node import simulate_node, stream_inputs
 
-        g = self.model.graph
         if x.shape[0] != 1:
-            raise UserError(f"execute_layerwise: one image per call, got {x.shape[0]}")
-        ctx = {g.input[0].name: x.astype(np.float32)}
-        ctx.update({name: self.model.get_initializer(name) for name in (i.name for i in g.initializer)})
-        for node in g.node:
-            if node.name in self.designs:
-                op, design = self.designs[node.name]
-                ins = [ctx[node.input[i]] for i in stream_inputs(op)]
-                outs, _ = simulate_node(op, ins, design, gap_prob=0.2, stall_prob=0.2, seed=seed)
-                ctx.update(zip(node.output, outs))
-            else:
-                run_cppsim_node(self.model, node, ctx)
-        return ctx
+            raise UserError(f"LayerwiseSim.run: one image per call, got {x.shape[0]}")
+
+        def verilator(node, ctx):
+            op, design = self.designs[node.name]
+            outs, _ = simulate_node(op, [ctx[node.input[i]] for i in stream_inputs(op)], design,
+                                    gap_prob=0.2, stall_prob=0.2, seed=seed)
+            ctx.update(zip(node.output, outs))
+
+        return execute_graph(self.model, {self.model.graph.input[0].name: x.astype(np.float32)}, verilator)
 
 
 def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None,
-                           images: int = 100, seed: int = 0, progress: bool = True) -> dict:
+                           images: int = 10, seed: int = 0, progress: bool = True) -> dict:
     """`make verify HW=cppsim`'s whole-accelerator half: build (HLS backend), compile, run, compare, report."""
     import torch
     from qonnx.core.modelwrapper import ModelWrapper

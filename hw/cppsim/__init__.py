@@ -86,7 +86,7 @@ def run_cppsim_node(model, node, ctx: dict) -> None:
     # (1, 1, 1, C) where LabelSelect reads (1, C)) and writes into existing output entries
     local = dict(ctx)
     for i, t in enumerate(node.input):
-        if op.get_instream_width(i):
+        if model.get_initializer(t) is None:  # a stream, not the layer's weights or thresholds
             local[t] = np.asarray(ctx[t]).reshape(op.get_normal_input_shape(i))
     for i, o in enumerate(node.output):
         local[o] = np.zeros(op.get_normal_output_shape(i), dtype=np.float32)
@@ -97,21 +97,26 @@ def run_cppsim_node(model, node, ctx: dict) -> None:
             ctx[o] = 2 * ctx[o] - 1
 
 
-def execute_graph(model, feed: dict) -> dict:
-    """One run of a compiled graph: HLS nodes by run_cppsim_node, others by qonnx; the full
-    context."""
+def execute_graph(model, feed: dict, run_other=None) -> dict:
+    """One run of a compiled graph in node order: HLS nodes by run_cppsim_node, the others by
+    ``run_other(node, ctx)`` (default: qonnx's execute_node); the full context."""
     from qonnx.core.onnx_exec import execute_node
     from qonnx.util.basic import get_by_name
 
+    if run_other is None:
+        opset = get_by_name(model.model.opset_import, "", "domain")
+
+        def run_other(node, ctx):
+            execute_node(node, ctx, model.graph, opset.version if opset else 11)
+
     hls = {n.name for n in hls_nodes(model)}
-    opset = get_by_name(model.model.opset_import, "", "domain")
     ctx = dict(feed)
     ctx.update({t.name: model.get_initializer(t.name) for t in model.graph.initializer})
     for node in model.graph.node:
         if node.name in hls:
             run_cppsim_node(model, node, ctx)
         else:
-            execute_node(node, ctx, model.graph, opset.version if opset else 11)
+            run_other(node, ctx)
     return ctx
 
 

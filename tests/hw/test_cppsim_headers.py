@@ -1,9 +1,10 @@
 """The header half of cppsim, runnable without finn-hlslib: hls4ml's ap_types headers plus the
-shim headers hw/cppsim.py writes compile with g++ (FINN's flags: --std=c++17, AP_INT_MAX_W,
+shim headers of hw/cppsim/include compile with g++ (FINN's flags: --std=c++17, AP_INT_MAX_W,
 HLS_NO_XIL_FPO_LIB), link against the folder's empty Vitis archives the way FINN's compile line
 does, and compute what Python integers compute: ap_uint wrap-around, ap_int sign extension and
 products, >64-bit words (ap_private's multi-word path, which FINN's wide streams use), bit
-slices, hls::stream FIFO order, hls::vector arithmetic, ap_axiu fields, the `half` type."""
+slices, hls::stream FIFO order, hls::vector arithmetic and conversions, ap_axiu and qdma_axis
+fields, the `half` type, ap_int_base::sign_flag, float hls::exp/rsqrt/lrint."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ PROGRAM = r"""
 #include <hls_stream.h>
 #include <hls_vector.h>
 #include <ap_axi_sdata.h>
+#include <hls_math.h>
 #include <cstdio>
 #include <iostream>
 #include <type_traits>
 
 int main() {
   static_assert(sizeof(half) == 2, "half is a 16-bit float type");
+  static_assert(ap_int<5>::sign_flag && !ap_uint<5>::sign_flag, "sign_flag as Vitis has it");
   int n;
   std::cin >> n;
   for (int i = 0; i < n; i++) {
@@ -82,6 +85,21 @@ int main() {
   ap_axiu<24, 0, 0, 0> beat;
   beat.data = 0xABCDEF; beat.last = 1; beat.keep = -1;
   std::cout << beat.data.to_uint() << " " << beat.last.to_uint() << " " << beat.keep.to_uint() << "\n";
+  // qdma_axis accessors; a vector converted to wider elements and accumulated with a narrower
+  // one (finn-hlslib's pool functors), divided by a plain number, broadcast from 0
+  qdma_axis<16, 0, 0, 0> q;
+  q.set_data(0xBEEF); q.set_keep(-1); q.set_last(1);
+  std::cout << q.get_data().to_uint() << " " << q.get_keep().to_uint() << " " << q.get_last().to_uint() << "\n";
+  hls::vector<ap_uint<8>, 5> acc = 0;
+  hls::vector<ap_uint<4>, 5> in4;
+  for (int i = 0; i < 5; i++) in4[i] = 15 - 2 * i;
+  acc += in4;
+  acc += in4;
+  hls::vector<ap_uint<8>, 5> avg = acc / 3ul;
+  for (int i = 0; i < 5; i++) std::cout << acc[i].to_uint() << " " << avg[i].to_uint() << " ";
+  std::cout << "\n";
+  // the float hls::exp / rsqrt / lrint of HWSoftmax and LayerNorm
+  std::printf("%.6f %.6f %ld\n", hls::exp(1.0f), hls::rsqrt(4.0f), hls::lrint(2.5f));
   return 0;
 }
 """
@@ -131,7 +149,7 @@ def test_headers_compute_like_python_integers(program):
     r = subprocess.run([str(program)], input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
-    assert len(out) == n + m + 3, out[-5:]
+    assert len(out) == n + m + 6, out[-5:]
 
     for i in range(n):
         got = [int(t) for t in out[i].split()]
@@ -153,13 +171,18 @@ def test_headers_compute_like_python_integers(program):
     got = [int(t) for t in out[n + m + 1].split()]
     assert got == [signed(x + y, 4) for x, y in zip(va, vb)] + [sum(va), 1]
     assert [int(t) for t in out[n + m + 2].split()] == [0xABCDEF, 1, 7]
+    assert [int(t) for t in out[n + m + 3].split()] == [0xBEEF, 3, 1]
+    acc = [2 * (15 - 2 * i) for i in range(5)]
+    assert [int(t) for t in out[n + m + 4].split()] == [v for a in acc for v in (a, a // 3)]
+    e, r, li = out[n + m + 5].split()
+    assert (e, r, li) == (f"{np.exp(np.float32(1)):.6f}", "0.500000", "2")  # lrint rounds half to even
 
 
 def test_toolchain_folder_layout(tmp_path):
     root = toolchain_dir(tmp_path / "tc")
     inc = root / "include"
-    for h in ("ap_int.h", "ap_fixed.h", "hls_stream.h", "hls_vector.h", "ap_axi_sdata.h", "hls4ml/ap_int.h",
-              "etc/ap_private.h"):
+    for h in ("ap_int.h", "ap_fixed.h", "hls_stream.h", "hls_vector.h", "ap_axi_sdata.h", "hls_math.h",
+              "hls4ml/ap_int.h", "hls4ml/hls_math.h", "etc/ap_private.h"):
         assert (inc / h).is_file(), h
     assert "hls4ml/ap_int.h" in (inc / "ap_int.h").read_text()
     for sub, names in VITIS_LINK_LIBS.items():
