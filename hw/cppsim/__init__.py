@@ -2,8 +2,10 @@
 exec_mode "cppsim"); the header folder that stands in for Vitis is hw/cppsim/toolchain.py.
 
 ``compile_cppsim`` runs FINN's own PrepareCppSim / CompileCppSim on every HLS node;
-``execute_cppsim`` runs the compiled graph with qonnx's executor, image by image where the
-graph is declared for one (as the layers in ONE_IMAGE_PER_CALL need).
+``execute_graph`` runs a compiled graph node by node (HLS nodes by ``run_cppsim_node``, FINN's
+execute_node, the others by qonnx or a runner given, e.g. Verilator); ``execute_cppsim`` runs
+it on a feed of several images, image by image where the graph is declared for one (as the
+layers in ONE_IMAGE_PER_CALL need).
 """
 
 from __future__ import annotations
@@ -74,12 +76,8 @@ def compile_cppsim(model, toolchain: str | Path | None = None):
 
 
 def run_cppsim_node(model, node, ctx: dict) -> None:
-    """One compiled HLS node on ``ctx`` (in place), by FINN's execute_node. FINN's cppsim bench
-    turns BIPOLAR inputs into bits for every HLS layer but turns bits back into -1/+1 only in
-    some (MVAU, Thresholding, DuplicateStreams do; StreamingConcat, Pool do not): a BIPOLAR
-    output holding a 0, which no bipolar value is, is bits and is mapped back here."""
+    """One compiled HLS node on ``ctx`` (in place), by FINN's execute_node."""
     from qonnx.custom_op.registry import getCustomOp
-    from qonnx.core.datatype import DataType
 
     op = getCustomOp(node)
     # FINN's execute_node asserts the node's own input shapes (a producer may have written
@@ -91,10 +89,7 @@ def run_cppsim_node(model, node, ctx: dict) -> None:
     for i, o in enumerate(node.output):
         local[o] = np.zeros(op.get_normal_output_shape(i), dtype=np.float32)
     op.execute_node(local, model.graph)
-    for i, o in enumerate(node.output):
-        ctx[o] = local[o]
-        if op.get_output_datatype(i) == DataType["BIPOLAR"] and (ctx[o] == 0).any():
-            ctx[o] = 2 * ctx[o] - 1
+    ctx.update({o: local[o] for o in node.output})
 
 
 def execute_graph(model, feed: dict, run_other=None) -> dict:
