@@ -228,19 +228,26 @@ def write_reports(bdir: Path, result: dict) -> None:
     write_text(bdir / "verify_rtl.md", render_markdown(result))
 
 
+def checks_table(r: dict) -> list[str]:
+    """The Markdown rows of a whole-accelerator result's label and class-score comparisons."""
+    n = r["images"]
+    rows = ["| check | equal |", "|---|---|",
+            f"| labels vs FINN python execution | {r['labels_equal_python']}/{n} |",
+            f"| labels vs Brevitas | {r['labels_equal_brevitas']}/{n} |"]
+    if "scores_equal_python" in r:
+        rows += [f"| class-score integers vs FINN python execution | {r['scores_equal_python']}/{n} |",
+                 f"| class-score integers vs Brevitas | {r['scores_equal_brevitas']}/{n} |"]
+    return rows
+
+
 def render_markdown(r: dict) -> str:
     n = r["images"]
     lines = [
         f"# RTL simulation of the whole accelerator ({Path(r['model']).name}, {r['board']})", "",
         f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} {r['dataset']} test images, Verilator, "
         f"input gaps {r['gap_prob']:.0%} / output back-pressure {r['stall_prob']:.0%}.", "",
-        "| check | equal |", "|---|---|",
-        f"| labels vs FINN python execution | {r['labels_equal_python']}/{n} |",
-        f"| labels vs Brevitas | {r['labels_equal_brevitas']}/{n} |",
+        *checks_table(r),
     ]
-    if "scores_equal_python" in r:
-        lines += [f"| class-score integers vs FINN python execution | {r['scores_equal_python']}/{n} |",
-                  f"| class-score integers vs Brevitas | {r['scores_equal_brevitas']}/{n} |"]
     lines += ["", f"Cycles per image (steady state): **{r['cycles_per_image']:,}** (FINN's estimate for the "
               f"slowest layer: {r['finn_max_cycles_estimate']:,}); latency {r['latency_cycles']:,} cycles; "
               f"{r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz.", "",

@@ -196,19 +196,16 @@ def run_and_compare(sim: LayerwiseSim, x_uint8: np.ndarray, seed: int = 0, progr
 
 
 def render_markdown(r: dict) -> str:
+    from hw.verify import checks_table
+
     n, t = r["images"], r["timings"]
     lines = [
         f"# cppsim of the whole HLS accelerator ({Path(r['model']).name}, {r['board']})", "",
         f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} {r['dataset']} test images: {r['hls_layers']} FINN "
         f"HLS layers in cppsim (g++, finn-hlslib), {r['rtl_layers']} RTL layers in Verilator (input gaps and "
         "back-pressure 20%), each layer fed by the simulated layers before it.", "",
-        "| check | equal |", "|---|---|",
-        f"| labels vs FINN python execution | {r['labels_equal_python']}/{n} |",
-        f"| labels vs Brevitas | {r['labels_equal_brevitas']}/{n} |",
+        *checks_table(r),
     ]
-    if "scores_equal_python" in r:
-        lines += [f"| class-score integers vs FINN python execution | {r['scores_equal_python']}/{n} |",
-                  f"| class-score integers vs Brevitas | {r['scores_equal_brevitas']}/{n} |"]
     lines += ["", f"Time: {t['seconds_per_image']:.2f} s per image simulated ({t['simulation_s']:,.0f} s in all); "
               f"cppsim compile {t['cppsim_compile_s']:,.0f} s, Verilator builds {t['verilator_build_s']:,.0f} s, "
               f"vendor-free build {t['build_s']:,.0f} s.", "",
