@@ -7,7 +7,7 @@ Steps (``verify_hls_accelerator``):
      FINN's HLS layers; built under <out>/hls/ so it does not replace the RTL build;
   2. ``compile_cppsim`` (FINN's PrepareCppSim / CompileCppSim) on every HLS node, a Verilator
      model of every RTL node;
-  3. per image, ``execute_layerwise`` runs the graph in order, each node on the outputs the
+  3. per image, ``LayerwiseSim.run`` runs the graph in order, each node on the outputs the
      simulated nodes before it produced (not on the python reference's), so an error anywhere
      reaches the labels; labels and class-score integers must equal FINN's python execution and
      Brevitas, and every layer's output of the first images must equal the python context;
