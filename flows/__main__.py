@@ -2,7 +2,8 @@
 
   python -m flows build  --board pynq-z2 [--model X.onnx] [--out build] [--folding f.json] [--margin 0.15]
                          [--no-synth] [--synth-jobs N]
-  python -m flows verify --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100] [--out build]
+  python -m flows verify --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100|all]
+                         [--data fashion_mnist|mnist|cifar10|svhn | --inputs X.npy] [--out build]
 
 Exit status: 0 done; 2 bad input (one `error: ...` line; a design too large for the board also
 prints the per-layer table); 3 the vendor-free part is done and the next step needs
@@ -26,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="QONNX model -> FINN accelerator for a board")
-    v = sub.add_parser("verify", help="stage-by-stage integer exactness vs Brevitas on real test images")
+    v = sub.add_parser("verify", help="stage-by-stage integer exactness vs the QONNX model (and Brevitas)")
     for q in (b, v):
         q.add_argument("--board", default="pynq-z2", help="a board under boards/ (default pynq-z2)")
         q.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
@@ -43,9 +44,31 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="skip the yosys resource estimate of the generated RTL (minutes on a first build)")
     b.add_argument("--synth-jobs", type=int, default=min(4, os.cpu_count() or 1),
                    help="yosys processes at a time for the estimate (default: CPUs, at most 4)")
-    v.add_argument("--checkpoint", type=Path, help="the Brevitas checkpoint (default: the model path with .pt)")
-    v.add_argument("--images", type=int, default=100, help="real test images to compare on (default 100)")
+    add_input_args(v, default_images=100)
     return p.parse_args(argv)
+
+
+def images_arg(text: str):
+    """--images: a count, or 'all' (the whole test set)."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of images or 'all', got {text!r}") from None
+
+
+def add_input_args(p: argparse.ArgumentParser, default_images) -> None:
+    """The options that say what a verification runs on (flows.verify.prepare_verification)."""
+    from flows.verify import DATA_SETS
+
+    p.add_argument("--checkpoint", type=Path,
+                   help="this project's Brevitas checkpoint, compared too (default: the model path with .pt, if any)")
+    p.add_argument("--images", type=images_arg, default=default_images,
+                   help=f"inputs to compare on, or 'all' (default {default_images})")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", choices=DATA_SETS, help="test images of this data set (default: the checkpoint's)")
+    src.add_argument("--inputs", type=Path, help="N x C x H x W floats (.npy) in the model's input range")
 
 
 def synth_progress(done: int, total: int, layer: str) -> None:
@@ -65,15 +88,16 @@ def run(args) -> int:
         return 0
     from flows.verify import verify_flow
 
-    result = verify_flow(args.model, args.board, args.out, args.checkpoint, args.images)
-    print(f"[flows] exactness {'PASSED' if result['passed'] else 'FAILED'} on {result['images']} images: "
+    result = verify_flow(args.model, args.board, args.out, args.checkpoint, args.images, args.data, args.inputs)
+    print(f"[flows] exactness vs the QONNX model {'PASSED' if result['passed'] else 'FAILED'} on {result['images']} "
+          f"inputs ({result['inputs']}): "
           + "; ".join(f"{k} {r['integers_equal']}/{r['images']}" for k, r in result["stages"].items()))
     return 0 if result["passed"] else 1
 
 
 def main(argv=None) -> int:
     from flows.build import VendorStepsNeeded
-    from flows.streamline import LoweringError
+    from flows.streamline import LoweringError, lowering_message
     from train.errors import UserError
 
     args = parse_args(argv)
@@ -83,7 +107,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except LoweringError as e:
-        print(f"error: cannot lower {args.model} to FINN hardware layers: {e}", file=sys.stderr)
+        print(f"error: {lowering_message(args.model, e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except VendorStepsNeeded as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,6 +8,8 @@ Stages, each saved as ONNX in the build folder <out>/<model stem>_<board>/:
   hw.onnx           FINN hardware layers (step_wrn_convert_to_hw)
   dataflow.onnx     the dataflow partition, specialized to HLS / RTL for the board's part
   folded.onnx       PE / SIMD chosen for the board (flows.folding); folding_config.json
+  tail.onnx         only where float nodes follow the last integer tensor (flows.float_tail):
+                    what the host computes from the accelerator's output
 
 then, without vendor tools: FINN's step_generate_estimate_reports (report/*.json), FINN's
 step_hw_codegen (RTL for the RTL layers, HLS C++ + Tcl for the HLS layers, under codegen/),
@@ -141,6 +143,11 @@ def lower(b: Build, cfg) -> dict:
         stages = lower_wrn(b.model_path, b.build_dir, cfg=cfg, finn_dir=b.path("codegen"))
     for name in STAGES[:-1]:
         save_model(stages[name], b.path(f"{name}.onnx"))
+    tail = b.path("tail.onnx")  # the float nodes after the accelerator's output, for the host
+    if "tail" in stages:
+        save_model(stages["tail"], tail)
+    elif tail.exists():
+        tail.unlink()  # from an earlier build of a model with a tail
     return stages
 
 

@@ -1,23 +1,24 @@
-"""Bit-exact comparison of the WRN's graphs, stage by stage, with the Brevitas model.
+"""Bit-exact comparison of the lowered graphs, stage by stage, with the QONNX model as given.
 
-For every image (uint8 pixels, batch 1, as exported) each stage's graph is executed with
-qonnx/finn ``execute_onnx`` and two things are compared with ``==`` against Brevitas:
+The reference is the user's QONNX file executed by qonnx (flows.reference): for every image,
+its label and the integers of its last integer-valued tensor (the quantity the accelerator
+outputs: e.g. the class-score sums a GlobalAccPool gives, or the accumulators of a last binary
+layer without output quantizer). Each stage's graph (finn, streamlined, hw) is executed with
+FINN's executor on the integers the model's input quantizer gives (float inputs p * scale where a
+graph still takes floats), its float tail (flows.float_tail) after it, and compared with ``==``:
 
-  * the predicted label (the first arg max of the integer outputs, as TopK / LabelSelect pick it);
-  * the integer pre-scale outputs: the sum over the H x W pooled positions of the int8 class
-    scores (Brevitas: output * H * W / head_scale, rounded after checking that it is within
-    train.export.INTEGER_TOL of an integer; QONNX / FINN-ONNX graphs: the same from their float
-    output; streamlined graph: the head ReduceSum's output, an exact integer; hardware graphs:
-    the GlobalAccPool output, an exact integer. Their outputs are the top-1 label: the final
-    positive scale head_scale / (H * W) is dropped into the TopK / LabelSelect).
+  * the label (a TopK / LabelSelect output, else the first arg max of the integers, else the arg
+    max of the float tail's output);
+  * the integers at the stage's own output point (flows.reference.output_point), flattened in
+    NHWC order.
 
-Inputs: a graph whose input is annotated integer takes the raw pixels p; otherwise p / 255.
-NHWC graphs (the accelerator's) take the images transposed.
+Where the model comes with this project's checkpoint, ``brevitas_reference`` gives the same two
+quantities from the Brevitas model (its class scores' integers, summed over H x W) and
+``compare_with_brevitas`` checks the QONNX reference against them.
 
 On a mismatch the report names the first node whose output differs: the first quantizing node
 of the graph (Quant / MultiThreshold / Thresholding / MVAU with thresholds), in graph order,
-whose integer output equals none of the Brevitas quantizer outputs for that image (collected
-with forward hooks on every QuantIdentity / QuantReLU, integers = output / scale).
+whose integer output equals none of the QONNX model's activation quantizer outputs for that image.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from train.export import INTEGER_TOL
+from flows.reference import as_integers, output_point, read_integers
 
+CHECKED_STAGES = ("finn", "streamlined", "hw")
 THRESHOLDING_OPS = {"MultiThreshold", "Thresholding", "Thresholding_hls", "Thresholding_rtl"}
 MVAU_OPS = {"MVAU", "MVAU_hls", "MVAU_rtl"}
-INT_SUM_OPS = {"ReduceSum", "GlobalAccPool", "GlobalAccPool_hls"}
 
 
 @dataclass
@@ -47,15 +48,10 @@ class StageResult:
         return self.labels_equal == self.integers_equal == self.images
 
 
-def _as_int(values: np.ndarray, what: str) -> np.ndarray:
-    r = np.rint(values)
-    if np.abs(values - r).max(initial=0) >= INTEGER_TOL:
-        raise AssertionError(f"{what} is not integer-valued (max distance {np.abs(values - r).max():.3g})")
-    return r.astype(np.int64)
-
-
-def brevitas_reference(model: torch.nn.Module, x_uint8: torch.Tensor):
-    """Per image: (label, integer pre-scale outputs, list of integer quantizer outputs)."""
+def brevitas_reference(model: torch.nn.Module, x_float):
+    """This project's Brevitas model (class scores quantized: head_bits) on float inputs
+    (N x C x H x W, e.g. pixels / 255). Per image: (label, integer pre-scale outputs summed over
+    H x W, list of integer quantizer outputs)."""
     from brevitas.nn import QuantIdentity, QuantReLU
 
     model = model.cpu().eval()
@@ -63,7 +59,7 @@ def brevitas_reference(model: torch.nn.Module, x_uint8: torch.Tensor):
 
     def hook(mod, _inp, out):
         scale = float(mod.act_quant.scale())
-        captured.append(_as_int(out.detach().numpy().astype(np.float64) / scale, f"{type(mod).__name__} output"))
+        captured.append(as_integers(out.detach().numpy().astype(np.float64) / scale, f"{type(mod).__name__} output"))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (QuantIdentity, QuantReLU))]
     scale = model.head_scale()
@@ -71,13 +67,14 @@ def brevitas_reference(model: torch.nn.Module, x_uint8: torch.Tensor):
         raise ValueError("the model's class scores are not quantized (head_bits); no integer outputs to compare")
     refs = []
     try:
+        x = torch.as_tensor(np.asarray(x_float, dtype=np.float32))
         with torch.no_grad():
-            for i in range(len(x_uint8)):
+            for i in range(len(x)):
                 captured.clear()
-                out = model(x_uint8[i:i + 1].float() / 255).numpy()[0].astype(np.float64)
+                out = model(x[i:i + 1]).numpy()[0].astype(np.float64)
                 head = captured[-1]  # the head quantizer's integers, N x classes x H x W
                 hw = int(np.prod(head.shape[2:]))
-                ints = _as_int(out * hw / scale, "Brevitas pre-scale output")
+                ints = as_integers(out * hw / scale, "Brevitas pre-scale output")
                 if not np.array_equal(ints, head.sum(axis=(2, 3))[0]):
                     raise AssertionError("Brevitas: pooled output differs from the sum of the head's integers")
                 # the first arg max of the integers, as TopK / LabelSelect pick it: where two classes
@@ -89,16 +86,19 @@ def brevitas_reference(model: torch.nn.Module, x_uint8: torch.Tensor):
     return refs
 
 
-def _graph_input(model, x_uint8: np.ndarray) -> np.ndarray:
+def stage_input(model, p: np.ndarray, scale: float) -> np.ndarray:
+    """The input of a stage graph for integer inputs p (N x C x H x W): p where the graph takes
+    integers (its input quantizer became a scale), p * scale where it still takes floats; NHWC
+    where the graph's input is (the accelerator's)."""
     iname = model.graph.input[0].name
     shape = list(model.get_tensor_shape(iname))
-    x = x_uint8.astype(np.float32)
+    x = np.asarray(p, dtype=np.float32)
     if not model.get_tensor_datatype(iname).is_integer():
-        x = x / np.float32(255)
-    if list(x.shape) != shape:
+        x = x * np.float32(scale)
+    if list(x.shape[1:]) != shape[1:] and x.ndim == 4:
         x = x.transpose(0, 2, 3, 1)  # the accelerator's NHWC
-    if list(x.shape) != shape:
-        raise ValueError(f"image shape {x_uint8.shape} does not fit the graph input {shape}")
+    if list(x.shape[1:]) != shape[1:]:
+        raise ValueError(f"input shape {p.shape} does not fit the graph input {shape}")
     return x
 
 
@@ -118,11 +118,11 @@ def _node_integers(model, node, ctx) -> np.ndarray | None:
         scale = model.get_initializer(node.input[1])
         if scale is None or scale.size != 1 or model.get_initializer(node.input[0]) is not None:
             return None  # weight quantizers and per-channel scales: not an activation
-        return _as_int(ctx[out].astype(np.float64) / float(scale), node.name)
+        return as_integers(ctx[out].astype(np.float64) / float(scale), node.name)
     if node.op_type in MVAU_OPS and getCustomOp(node).get_nodeattr("noActivation"):
         return None
     if node.op_type in THRESHOLDING_OPS | MVAU_OPS:
-        ints = _as_int(_nchw(ctx[out], model, out).astype(np.float64), node.name)
+        ints = as_integers(_nchw(ctx[out], model, out).astype(np.float64), node.name)
         return ints + _signed_offset(model, node)
     return None
 
@@ -154,51 +154,67 @@ def first_divergent_node(model, ctx, brevitas_ints: list[np.ndarray]) -> str | N
     return None
 
 
-def _stage_outputs(model, ctx) -> tuple[int, np.ndarray | None, np.ndarray | None]:
-    """(label, integer sums or None, float output or None) of one executed graph."""
-    out = ctx[model.graph.output[0].name]
-    sums = [n for n in model.graph.node if n.op_type in INT_SUM_OPS]
-    if sums:
-        if len(sums) != 1:
-            raise ValueError(f"expected one integer pooling node, found {[n.name for n in sums]}")
-        s = ctx[sums[0].output[0]].reshape(-1).astype(np.float64)
-        ints = np.rint(s).astype(np.int64)
-        if not np.array_equal(ints, s):
-            raise AssertionError(f"{sums[0].name}: pooled sums are not integers")
-        return int(np.asarray(out).reshape(-1)[0]), ints, None
-    return int(np.asarray(out).reshape(-1).argmax()), None, np.asarray(out).reshape(-1).astype(np.float64)
+def stage_label(model, ctx, point, ints: np.ndarray, final_out: np.ndarray) -> int:
+    """A stage's label: its TopK / LabelSelect output, else that of its float tail (a TopK index,
+    or the arg max of its float output), else the first arg max of its integers."""
+    from flows.float_tail import float_tail_of
+
+    if point.label_node is not None:
+        return int(np.asarray(ctx[model.graph.output[0].name]).reshape(-1)[0])
+    tail = float_tail_of(model)
+    if tail is not None:
+        last = tail.find_producer(tail.graph.output[0].name)
+        out = np.asarray(final_out).reshape(-1)
+        return int(out[0]) if last is not None and last.op_type == "TopK" else int(np.argmax(out))
+    if point.float_tail:  # a graph not split (e.g. FINN-ONNX before streamlining)
+        return int(np.argmax(np.asarray(final_out).reshape(-1)))
+    return int(np.argmax(ints))
 
 
-def check_stage(stage: str, model, x_uint8: np.ndarray, refs, scale: float) -> StageResult:
-    """Execute one stage's graph on every image and compare with the Brevitas references."""
-    from finn.core.onnx_exec import execute_onnx
+def check_stage(stage: str, model, p: np.ndarray, reference) -> StageResult:
+    """Execute one stage's graph (and its float tail) on every image's integers ``p`` and compare
+    with the QONNX reference (flows.reference.QonnxReference)."""
+    from flows.float_tail import execute_with_tail
 
     res = StageResult(stage)
-    for i, (ref_label, ref_ints, ref_quant) in enumerate(refs):
-        ctx = execute_onnx(model, {model.graph.input[0].name: _graph_input(model, x_uint8[i:i + 1])},
-                           return_full_exec_context=True)
-        label, ints, fout = _stage_outputs(model, ctx)
-        if ints is None:  # a float graph: the pooled mean of the class scores times head_scale
-            hw = int(np.prod(ref_quant[-1].shape[2:]))
-            ints = _as_int(fout * hw / scale, f"{stage} output")
-            label = int(np.argmax(ints))  # as for Brevitas: the first arg max of the integers
+    point = output_point(model)
+    scale = reference.input_scale
+    for i, ref in enumerate(reference.images):
+        ctx, final = execute_with_tail(model, {model.graph.input[0].name: stage_input(model, p[i:i + 1], scale)})
+        ints = read_integers(model, ctx, point)
+        label = stage_label(model, ctx, point, ints, final)
+        same_ints = ints.shape == ref.integers.shape and np.array_equal(ints, ref.integers)
         res.images += 1
-        res.labels_equal += int(label == ref_label)
-        res.integers_equal += int(np.array_equal(ints, ref_ints))
-        if label != ref_label or not np.array_equal(ints, ref_ints):
-            res.mismatches.append({"image": i, "label": label, "ref_label": ref_label,
-                                   "integers": ints.tolist(), "ref_integers": ref_ints.tolist(),
-                                   "max_integer_diff": int(np.abs(ints - ref_ints).max()),
-                                   "first_divergent_node": first_divergent_node(model, ctx, ref_quant)})
+        res.labels_equal += int(label == ref.label)
+        res.integers_equal += int(same_ints)
+        if label != ref.label or not same_ints:
+            res.mismatches.append({
+                "image": i, "label": label, "ref_label": ref.label, "integers": ints.tolist()[:64],
+                "ref_integers": ref.integers.tolist()[:64],
+                "max_integer_diff": (int(np.abs(ints - ref.integers).max()) if ints.shape == ref.integers.shape
+                                     else f"shapes differ: {ints.shape} vs {ref.integers.shape}"),
+                "first_divergent_node": first_divergent_node(model, ctx, ref.quantizers)})
     return res
 
 
-def check_exactness(brevitas_model, stages: dict, x_uint8) -> dict[str, StageResult]:
-    """Compare every stage graph (name -> ModelWrapper) with the Brevitas model on the images."""
-    x = x_uint8.numpy() if isinstance(x_uint8, torch.Tensor) else np.asarray(x_uint8)
-    refs = brevitas_reference(brevitas_model, torch.from_numpy(x))
-    scale = brevitas_model.head_scale()
-    return {name: check_stage(name, m, x, refs, scale) for name, m in stages.items()}
+def check_exactness(reference, stages: dict, p: np.ndarray) -> dict[str, StageResult]:
+    """Compare every stage graph (name -> ModelWrapper) with the QONNX reference on the integer
+    inputs ``p`` (N x C x H x W, the ones the reference was run on)."""
+    return {name: check_stage(name, m, np.asarray(p), reference) for name, m in stages.items()}
+
+
+def compare_with_brevitas(reference, brevitas_refs) -> StageResult:
+    """The QONNX reference against this project's Brevitas model on the same images."""
+    res = StageResult("brevitas")
+    for i, (ref, (label, ints, _)) in enumerate(zip(reference.images, brevitas_refs)):
+        same = ints.shape == ref.integers.shape and np.array_equal(ints, ref.integers)
+        res.images += 1
+        res.labels_equal += int(label == ref.label)
+        res.integers_equal += int(same)
+        if label != ref.label or not same:
+            res.mismatches.append({"image": i, "label": ref.label, "brevitas_label": label,
+                                   "integers": ref.integers.tolist()[:64], "brevitas_integers": ints.tolist()[:64]})
+    return res
 
 
 def summary(results: dict[str, StageResult]) -> str:

@@ -144,9 +144,10 @@ def _exactness_section(report: dict) -> list[str]:
     e = report.get("exactness")
     if not e:
         return []
-    lines = ["## Exactness against Brevitas (integers, real test images)", "",
-             f"- {e['images']} images of {e['dataset']}, checkpoint `{e['checkpoint']}`: "
-             + ("**PASSED**" if e["passed"] else "**FAILED**"), "",
+    ckpt = f"; Brevitas checkpoint `{e['checkpoint']}` compared too" if e.get("checkpoint") else ""
+    lines = ["## Exactness against the QONNX model (integers)", "",
+             f"- {e['images']} inputs: {e['inputs']}{ckpt}: " + ("**PASSED**" if e["passed"] else "**FAILED**"),
+             f"- reference: {e['reference']}", "",
              "| stage | labels equal | integer outputs equal |", "|---|---:|---:|"]
     for name, r in e["stages"].items():
         lines.append(f"| {name} | {r['labels_equal']}/{r['images']} | {r['integers_equal']}/{r['images']} |")

@@ -60,6 +60,11 @@ class LoweringError(RuntimeError):
         super().__init__(f"{node.name} ({node.op_type}): {message}")
 
 
+def lowering_message(model_path, e: LoweringError) -> str:
+    """The one line `flows build` and every verify print for a model the flow cannot lower."""
+    return f"cannot lower {model_path} to FINN hardware layers: {e}"
+
+
 # Hardware layers allowed in the dataflow partition (generic names and their specializations).
 HW_LAYERS = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
              "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect", "StreamingConcat",
@@ -169,8 +174,7 @@ class GlobalAveragePoolToSum(Transformation):
             if node.op_type != "GlobalAveragePool":
                 continue
             if not model.get_tensor_datatype(node.input[0]).is_integer():
-                raise LoweringError(node, "global average pool of a non-integer tensor; "
-                                    "the class scores must be quantized (head_bits)")
+                continue  # a float average: part of the float tail (flows.float_tail), on the host
             n, c, h, w = model.get_tensor_shape(node.input[0])
             axes = model.make_new_valueinfo_name()
             model.set_initializer(axes, np.array([2, 3], dtype=np.int64))
@@ -581,11 +585,15 @@ def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
 
 
 def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:
-    """Integer-only graph: MultiThreshold / MatMul / Im2Col / Add / sum pool / TopK."""
+    """Integer-only graph: MultiThreshold / MatMul / Im2Col / Add / sum pool / TopK; float
+    nodes after the last integer tensor go to the float tail (flows.float_tail)."""
+    from flows.float_tail import SplitFloatTail
+
     model = streamline_body(model)
     model = streamline_head(model)
     model = model.transform(InputToNHWC())
     model = tidy(model.transform(InferDataLayouts()))
+    model = tidy(model.transform(SplitFloatTail()))
     check_streamlined(model)
     return model
 
@@ -677,11 +685,13 @@ def lower_wrn(qonnx_path, build_dir, cfg=None, finn_dir=None) -> dict[str, Model
     """Run the WRN steps on an exported QONNX file; return the graph after each stage.
 
     Keys: "qonnx", "finn" (after step_wrn_tidy), "streamlined", "hw" (after convert_to_hw),
-    "dataflow" (the dataflow partition's graph after specialize_layers).
+    "dataflow" (the dataflow partition's graph after specialize_layers), and "tail" where float
+    nodes follow the last integer tensor (flows.float_tail; the host runs them).
     cfg: a DataflowBuildConfig (its fpga_part picks the specializations); default: a PYNQ-Z2
     config writing under build_dir/out. finn_dir: FINN's working folder (default build_dir/.finn).
     """
     from flows.finn_env import import_finn
+    from flows.float_tail import float_tail_of
 
     steps = import_finn(finn_dir or f"{build_dir}/.finn")
 
@@ -702,4 +712,7 @@ def lower_wrn(qonnx_path, build_dir, cfg=None, finn_dir=None) -> dict[str, Model
     df = steps.step_specialize_layers(df, cfg)
     check_hardware_graph(df)
     stages["dataflow"] = df
+    tail = float_tail_of(model)
+    if tail is not None:
+        stages["tail"] = tail
     return stages

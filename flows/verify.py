@@ -1,27 +1,59 @@
-"""verify-flow: the lowered graphs against Brevitas, in integers, on real test images.
+"""verify-flow: the lowered graphs of any QONNX model against the model itself, in integers.
 
-Lowers the model as the build does (flows.streamline), runs flows.exactness on a batch of
-test images of the model's data set (train.data.load_dataset with the checkpoint's data
-config; Fashion-MNIST for the default model) and writes the result into the build report
-(report.json "exactness", re-rendered report.md). The Brevitas model comes from the training
-checkpoint beside the ONNX file (`make pretrained` writes both).
+The software reference is the QONNX file as given, run by qonnx (flows.reference); where this
+project's training checkpoint sits beside it (or --checkpoint names one), the Brevitas model is
+compared with that reference too. ``prepare_verification`` is shared with the hardware checks
+(hw.verify, hw.verify_cppsim): it picks the inputs, derives the accelerator's integers from the
+model's own input quantizer and runs the references.
 
-Checked stages: qonnx, finn, streamlined, hw: the graphs FINN's Python executor runs. The
-dataflow / folded graphs hold the same layers specialized to HLS / RTL with PE / SIMD set;
-executing those needs cppsim (finn-hlslib, Xilinx headers) or rtlsim (Vivado XSim).
+Inputs, first that applies: --inputs file.npy (N x C x H x W floats in the model's input range);
+--data <data set> (its test images, pixels / 255); the checkpoint's data set; otherwise random
+integers over the input quantizer's whole range (the report says so).
+
+Checked stages: finn, streamlined, hw: the graphs FINN's Python executor runs (with the float
+tail, flows.float_tail, where the model has one). The dataflow / folded graphs hold the same
+layers specialized to HLS / RTL; `python -m hw verify` simulates those.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from flows.boards import load_board
 from flows.build import build_dir_for, load_model, require_quantized_activations
+from flows.exactness import CHECKED_STAGES
 from train.errors import UserError
 
-CHECKED_STAGES = ("qonnx", "finn", "streamlined", "hw")
-NOTE = ("dataflow/folded stages not executed: specialized HLS/RTL layers need cppsim (finn-hlslib) "
-        "or rtlsim (Vivado XSim)")
+NOTE = ("dataflow/folded stages: specialized HLS/RTL layers, simulated by `python -m hw verify` "
+        "(Verilator, or cppsim with --sim cppsim)")
+DATA_SETS = ("fashion_mnist", "mnist", "cifar10", "svhn")
+RANDOM_SEED = 0
+
+
+@dataclass
+class Verification:
+    """What the checks of one model run on, and what they compare with."""
+
+    model_path: Path
+    x: np.ndarray           # float inputs, N x C x H x W, as the QONNX model takes them
+    p: np.ndarray           # the integers the accelerator takes (the input quantizer's), N x C x H x W
+    labels: np.ndarray | None  # the data set's labels, where the inputs come from one
+    source: str             # where the inputs come from, for the report
+    reference: object       # flows.reference.QonnxReference
+    checkpoint: Path | None = None
+    brevitas: list | None = None  # flows.exactness.brevitas_reference of the checkpoint
+
+    @property
+    def images(self) -> int:
+        return len(self.p)
+
+    def summary(self) -> dict:
+        return {"model": str(self.model_path), "inputs": self.source, "images": self.images,
+                "reference": f"QONNX model executed by qonnx; integers compared: {self.reference.description}",
+                "checkpoint": str(self.checkpoint) if self.checkpoint else None}
 
 
 def load_brevitas(checkpoint: Path):
@@ -31,39 +63,114 @@ def load_brevitas(checkpoint: Path):
     return model_from_checkpoint(ckpt), ckpt["config"]["data"]
 
 
-def sample_test_images(data_cfg: dict, n: int):
+def resolve_checkpoint(model_path: Path, checkpoint) -> Path | None:
+    """The checkpoint named (which must exist), else the one beside the model, else None."""
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise UserError(f"checkpoint not found: {checkpoint}")
+        return checkpoint
+    beside = model_path.with_suffix(".pt")
+    return beside if beside.is_file() else None
+
+
+def _count(n, available: int) -> int:
+    if n == "all":
+        return available
+    n = int(n)
+    if n < 1:
+        raise UserError(f"--images must be at least 1 (or 'all'), got {n}")
+    return min(n, available)
+
+
+def data_set_inputs(name: str, n, shape: tuple, root=None):
+    """The first n test images of a data set as floats (pixels / 255) and their labels."""
     from train.data import load_dataset
 
-    ds = load_dataset({"dataset": data_cfg.get("dataset", "fashion_mnist"), "root": data_cfg.get("root")})
-    n = min(n, len(ds.test_y))
-    x = ds.test_x[:n]
-    return x.reshape(n, *ds.image_shape), ds.name
+    if name not in DATA_SETS:
+        raise UserError(f"unknown data set '{name}' for --data (known: {', '.join(DATA_SETS)})")
+    ds = load_dataset({"dataset": name, "root": root})
+    if tuple(ds.image_shape) != tuple(shape):
+        raise UserError(f"data set {name} has {'x'.join(map(str, ds.image_shape))} images; "
+                        f"the model takes {'x'.join(map(str, shape))}")
+    k = _count(n, len(ds.test_y))
+    return ds.test_x[:k].numpy().astype(np.float32) / np.float32(255), ds.test_y[:k].numpy(), f"{name} test set"
 
 
-def verify_flow(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None, images: int = 100) -> dict:
-    from flows.exactness import check_exactness
+def file_inputs(path: Path, n, shape: tuple):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"inputs file not found: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception as e:  # a text file, a pickle, a cut file
+        raise UserError(f"cannot read {path} as a .npy array ({type(e).__name__})") from None
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape) or not np.issubdtype(x.dtype, np.number):
+        raise UserError(f"{path}: inputs must be N x {' x '.join(map(str, shape))} numbers (the model's input); "
+                        f"got {x.dtype} {' x '.join(map(str, x.shape))}")
+    k = _count(n, len(x))
+    return x[:k].astype(np.float32), None, f"{path.name} ({k} of {len(x)} inputs)"
+
+
+def random_inputs(iq, n, shape: tuple, seed: int = RANDOM_SEED):
+    k = 100 if n == "all" else _count(n, 1 << 30)
+    p = np.random.default_rng(seed).integers(iq.low, iq.high + 1, size=(k, *shape))
+    return iq.to_floats(p), None, (f"random integers over the input quantizer's whole range "
+                                   f"{iq.datatype} [{iq.low}, {iq.high}] (seed {seed}; no data set given)")
+
+
+def prepare_verification(model_path, images=100, checkpoint=None, data: str | None = None,
+                         inputs=None, data_root=None) -> Verification:
+    """Inputs, integers and references for verifying ``model_path`` (see the module docstring)."""
+    from flows.exactness import brevitas_reference
+    from flows.reference import input_quantizer, run_qonnx_reference
+
+    model_path = Path(model_path)
+    qonnx = load_model(model_path)
+    require_quantized_activations(qonnx, model_path)
+    iq = input_quantizer(qonnx, model_path)
+    shape = tuple(qonnx.get_tensor_shape(qonnx.graph.input[0].name)[1:])
+    checkpoint = resolve_checkpoint(model_path, checkpoint)
+    brevitas, data_cfg = load_brevitas(checkpoint) if checkpoint else (None, None)
+    if inputs is not None:
+        x, y, source = file_inputs(inputs, images, shape)
+    elif data is not None:
+        x, y, source = data_set_inputs(data, images, shape, data_root)
+    elif data_cfg is not None:
+        x, y, source = data_set_inputs(data_cfg.get("dataset", "fashion_mnist"), images, shape,
+                                       data_root or data_cfg.get("root"))
+    else:
+        x, y, source = random_inputs(iq, images, shape)
+    p = iq.to_integers(x)
+    x_q = iq.to_floats(p)  # what the input quantizer makes of x: the same integers, exactly
+    reference = run_qonnx_reference(qonnx, x_q, iq.scale)
+    v = Verification(model_path, x_q, p, y, source, reference, checkpoint)
+    if brevitas is not None:
+        v.brevitas = brevitas_reference(brevitas, x_q)
+    return v
+
+
+def stage_section(r) -> dict:
+    return {"images": r.images, "labels_equal": r.labels_equal, "integers_equal": r.integers_equal,
+            "first_mismatches": r.mismatches[:3]}
+
+
+def verify_flow(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None, images=100,
+                data: str | None = None, inputs=None) -> dict:
+    from flows.exactness import check_exactness, compare_with_brevitas
     from flows.finn_env import finn_log_to
     from flows.report import update_report
     from flows.streamline import lower_wrn
 
-    if images < 1:
-        raise UserError(f"--images must be at least 1, got {images}")
-    model_path = Path(model_path)
     board = load_board(board_name)
-    require_quantized_activations(load_model(model_path), model_path)
-    checkpoint = Path(checkpoint) if checkpoint else model_path.with_suffix(".pt")
-    brevitas, data_cfg = load_brevitas(checkpoint)
-    x, dataset = sample_test_images(data_cfg, images)
-    build_dir = build_dir_for(model_path, board, Path(out))
+    v = prepare_verification(model_path, images, checkpoint, data, inputs)
+    build_dir = build_dir_for(v.model_path, board, Path(out))
     with finn_log_to(build_dir / "finn.log"):
-        stages = lower_wrn(model_path, build_dir / "verify", finn_dir=build_dir / "codegen")
-        results = check_exactness(brevitas, {k: stages[k] for k in CHECKED_STAGES}, x)
-    section = {
-        "checkpoint": str(checkpoint), "dataset": dataset, "images": int(len(x)),
-        "passed": all(r.passed for r in results.values()),
-        "stages": {k: {"images": r.images, "labels_equal": r.labels_equal, "integers_equal": r.integers_equal,
-                       "first_mismatches": r.mismatches[:3]} for k, r in results.items()},
-        "note": NOTE,
-    }
+        stages = lower_wrn(v.model_path, build_dir / "verify", finn_dir=build_dir / "codegen")
+        results = check_exactness(v.reference, {k: stages[k] for k in CHECKED_STAGES}, v.p)
+    if v.brevitas is not None:
+        results = {"brevitas": compare_with_brevitas(v.reference, v.brevitas), **results}
+    section = {**v.summary(), "passed": all(r.passed for r in results.values()),
+               "stages": {k: stage_section(r) for k, r in results.items()}, "note": NOTE}
     update_report(build_dir, "exactness", section)
     return section

@@ -106,57 +106,54 @@ class LayerwiseSim:
 
 
 def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None,
-                           images: int = 10, seed: int = 0, progress: bool = True) -> dict:
+                           images=10, seed: int = 0, progress: bool = True, data=None, inputs=None) -> dict:
     """`make verify HW=cppsim`'s whole-accelerator half: build (HLS backend), compile, run, compare, report."""
-    import torch
     from qonnx.core.modelwrapper import ModelWrapper
 
     from flows.boards import load_board
     from flows.build import build, build_dir_for
-    from flows.exactness import brevitas_reference
     from flows.finn_env import finn_log_to
-    from flows.verify import load_brevitas, sample_test_images
+    from flows.verify import prepare_verification
     from hw.cppsim import require_cppsim
-    from hw.verify import compare_brevitas
+    from hw.verify import compare_references, load_tail
 
-    if images < 1:
+    if images != "all" and int(images) < 1:
         raise UserError(f"--images must be at least 1, got {images}")
     require_cppsim()  # first: nothing slow happens where cppsim cannot run
-    model_path = Path(model_path)
     board = load_board(board_name)
-    checkpoint = Path(checkpoint) if checkpoint else model_path.with_suffix(".pt")
-    brevitas, data_cfg = load_brevitas(checkpoint)
-    x, dataset = sample_test_images(data_cfg, images)
+    v = prepare_verification(model_path, images, checkpoint, data, inputs)
     out = Path(out) / "hls"
     t0 = time.perf_counter()
-    build(model_path, board_name, out, vendor_free=True, hw_backend="hls")
+    build(v.model_path, board_name, out, vendor_free=True, hw_backend="hls")
     build_s = round(time.perf_counter() - t0, 1)
-    bdir = build_dir_for(model_path, board, out)
+    bdir = build_dir_for(v.model_path, board, out)
     with finn_log_to(bdir / "finn.log"):
         model = ModelWrapper(str(bdir / "codegen.onnx"))
-        xa = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x)
-        refs = brevitas_reference(brevitas, torch.as_tensor(xa))
         sim = LayerwiseSim(model, bdir / "cppsim")
-        result = run_and_compare(sim, xa, seed, progress)
-    result.update({"model": str(model_path), "checkpoint": str(checkpoint), "dataset": dataset, "board": board.name})
+        result = run_and_compare(sim, v.p, seed, progress, tail=load_tail(bdir))
+    result.update({**v.summary(), "board": board.name})
     result["timings"] = {"build_s": build_s, **sim.timings, **result["timings"]}
-    compare_brevitas(result, refs)
+    compare_references(result, v)
     write_json(bdir / "verify_cppsim.json", result)
     write_text(bdir / "verify_cppsim.md", render_markdown(result))
     return result
 
 
-def run_and_compare(sim: LayerwiseSim, x_uint8: np.ndarray, seed: int = 0, progress: bool = True) -> dict:
-    """Every image through ``sim``; labels, class scores and layer outputs against FINN's python
-    execution of the same graph. The result keeps the labels/scores under ``_labels``/``_scores``."""
-    from flows.exactness import _graph_input
+def run_and_compare(sim: LayerwiseSim, p: np.ndarray, seed: int = 0, progress: bool = True, tail=None) -> dict:
+    """Every image's integers ``p`` (N x C x H x W) through ``sim``; labels, output integers and
+    layer outputs against FINN's python execution of the same graph. The result keeps the
+    labels / output integers under ``_labels`` / ``_scores``; ``tail``: the float tail that gives
+    the label where the graph does not end in LabelSelect."""
+    from flows.exactness import stage_input
+    from flows.float_tail import tail_label
 
     model = sim.model
     out_t = model.graph.output[0].name
     last = model.graph.node[-1]
-    scores_t = last.input[0] if last.op_type.startswith("LabelSelect") else None
-    n = len(x_uint8)
-    xin = np.concatenate([_graph_input(model, x_uint8[i:i + 1]) for i in range(n)])
+    label_out = last.op_type.startswith("LabelSelect")
+    scores_t = last.input[0] if label_out else out_t
+    n = len(p)
+    xin = stage_input(model, p, 1.0)
     t0 = time.perf_counter()
     refs = base_op_reference(model, xin)
     python_s = time.perf_counter() - t0
@@ -166,9 +163,11 @@ def run_and_compare(sim: LayerwiseSim, x_uint8: np.ndarray, seed: int = 0, progr
     t0 = time.perf_counter()
     for i in tqdm(range(n), desc="cppsim + Verilator", unit="img", disable=not progress):
         ctx = sim.run(xin[i:i + 1], seed=seed + i)
-        labels.append(int(np.asarray(ctx[out_t]).reshape(-1)[0]))
-        if scores_t is not None:
-            scores.append(np.asarray(ctx[scores_t]).reshape(-1).astype(np.int64))
+        scores.append(np.asarray(ctx[scores_t]).reshape(-1).astype(np.int64))
+        if label_out:
+            labels.append(int(np.asarray(ctx[out_t]).reshape(-1)[0]))
+        else:
+            labels.append(tail_label(tail, scores[-1]) if tail is not None else int(np.argmax(scores[-1])))
         if i < k_layers:
             for node in model.graph.node:
                 op = sim.ops[node.name]
@@ -176,34 +175,37 @@ def run_and_compare(sim: LayerwiseSim, x_uint8: np.ndarray, seed: int = 0, progr
                 want = window_stream_order(op, np.asarray(refs[i][node.output[0]])).reshape(-1)
                 layer_equal[node.name] += int(np.array_equal(got.astype(np.int64), want.astype(np.int64)))
     sim_s = time.perf_counter() - t0
-    py_labels = np.array([int(np.asarray(c[out_t]).reshape(-1)[0]) for c in refs])
+    py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in refs]).astype(np.int64)
+    scores = np.stack(scores)
     result = {
-        "images": n, "hls_layers": sim.hls_layers, "rtl_layers": sim.rtl_layers,
-        "labels_equal_python": int((np.array(labels) == py_labels).sum()),
+        "images": n, "python_images": n, "hls_layers": sim.hls_layers, "rtl_layers": sim.rtl_layers,
+        "scores_equal_python": int((scores == py_sc).all(axis=1).sum()),
         "layers": [{"layer": node.name, "op_type": node.op_type,
                     "sim": "Verilator" if node.name in sim.designs else "cppsim",
                     "equal": layer_equal[node.name] == k_layers, "images": k_layers} for node in model.graph.node],
-        "_labels": labels, "_scores": np.stack(scores) if scores else None,
+        "_labels": labels, "_scores": scores,
         "timings": {"python_reference_s": round(python_s, 1), "simulation_s": round(sim_s, 1),
                     "seconds_per_image": round(sim_s / n, 3)},
     }
-    if scores_t is not None:
-        py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in refs]).astype(np.int64)
-        result["scores_equal_python"] = int((result["_scores"] == py_sc).all(axis=1).sum())
-    result["passed"] = (result["labels_equal_python"] == n and result.get("scores_equal_python", n) == n
+    if label_out:
+        py_labels = np.array([int(np.asarray(c[out_t]).reshape(-1)[0]) for c in refs])
+        result["labels_equal_python"] = int((np.array(labels) == py_labels).sum())
+    else:  # the label follows from the integers through the float tail
+        result["labels_equal_python"] = result["scores_equal_python"]
+    result["passed"] = (result["labels_equal_python"] == n and result["scores_equal_python"] == n
                         and all(row["equal"] for row in result["layers"]))
     return result
 
 
 def render_markdown(r: dict) -> str:
-    from hw.verify import checks_table
+    from hw.verify import checks_table, inputs_line
 
     n, t = r["images"], r["timings"]
     lines = [
         f"# cppsim of the whole HLS accelerator ({Path(r['model']).name}, {r['board']})", "",
-        f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} {r['dataset']} test images: {r['hls_layers']} FINN "
+        f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} images: {r['hls_layers']} FINN "
         f"HLS layers in cppsim (g++, finn-hlslib), {r['rtl_layers']} RTL layers in Verilator (input gaps and "
-        "back-pressure 20%), each layer fed by the simulated layers before it.", "",
+        "back-pressure 20%), each layer fed by the simulated layers before it.", "", inputs_line(r), "",
         *checks_table(r),
     ]
     lines += ["", f"Time: {t['seconds_per_image']:.2f} s per image simulated ({t['simulation_s']:,.0f} s in all); "

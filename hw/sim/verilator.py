@@ -254,6 +254,11 @@ class VerilatedDesign:
             first = errors[0] if errors else (last[-1] if last else f"exit status {proc.returncode}")
             raise BuildError(f"{Path(cmd[0]).name} failed ({first}); full log: {log}")
 
+    def __getstate__(self):
+        """Picklable for simulator worker processes (hw.verify.run_images): the loaded library
+        stays behind; a worker loads its own copy on its first run."""
+        return {**self.__dict__, "_lib": None}
+
     def _load(self):
         if self._lib is None:
             path = self.build()
