@@ -245,6 +245,7 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
                     monitor_beats={f"mon{k}": n_t * st.edge(t).beats_per_image for k, t in enumerate(internal)})
     timings["sim_nogap_s"] = round(time.perf_counter() - t0, 2)
     timings["sim_nogap_cycles"] = r0.cycles
+    timings["sim_cycles_per_s"] = round(r0.cycles / max(1e-9, timings["sim_nogap_s"]))
     ends = r0.out_cycles["out0_V"].reshape(n_t, -1)[:, -1].astype(np.int64)
     ii = steady_interval(ends)
     latency = int(ends[0] - int(r0.in_cycles["in0_V"][0]))

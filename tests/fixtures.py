@@ -130,3 +130,20 @@ def warmed_bethge(arch: str, seed: int = 0, size: int = 12, **cfg):
             m(torch.from_numpy(x[i:i + 16, None]).float() / 255)
     spread_learned_scales(m, seed)
     return m.eval()
+
+
+def verification_for(model_path, x_uint8, brevitas=None):
+    """flows.verify.prepare_verification of an exported model on the given images (pixels / 255,
+    passed as an --inputs file), with this project's Brevitas model compared too where given."""
+    import numpy as np
+    from pathlib import Path
+
+    from flows.exactness import brevitas_reference
+    from flows.verify import prepare_verification
+
+    npy = Path(model_path).with_name(Path(model_path).stem + "_inputs.npy")
+    np.save(npy, np.asarray(x_uint8, dtype=np.float32) / 255)
+    v = prepare_verification(model_path, len(x_uint8), inputs=npy)
+    if brevitas is not None:
+        v.brevitas = brevitas_reference(brevitas, v.x)
+    return v

@@ -20,7 +20,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from flows.exactness import check_exactness, summary
+from flows.exactness import CHECKED_STAGES, check_exactness, summary
 from flows.streamline import MAX_FUSED_THRESHOLDS, LoweringError, lower_wrn
 from tests.fixtures import pattern_images, spread_learned_scales, warmed_bethge
 from train.export import export_qonnx
@@ -83,6 +83,26 @@ def eval_images():
     return torch.from_numpy(x[:, None])
 
 
+def qonnx_reference(stages, x_uint8):
+    """The QONNX stage run by qonnx on pixels / 255; the integers its input quantizer makes of them."""
+    from flows.reference import input_quantizer, run_qonnx_reference
+
+    q = stages["qonnx"]
+    iq = input_quantizer(q)
+    p = iq.to_integers(np.asarray(x_uint8, dtype=np.float32) / 255)
+    return run_qonnx_reference(q, iq.to_floats(p), iq.scale), p
+
+
+def exactness(m, stages, x_uint8, checked=CHECKED_STAGES):
+    """Every checked stage against the QONNX model, and the QONNX model against Brevitas."""
+    from flows.exactness import brevitas_reference, compare_with_brevitas
+
+    ref, p = qonnx_reference(stages, x_uint8)
+    results = check_exactness(ref, {k: stages[k] for k in checked}, p)
+    results["brevitas"] = compare_with_brevitas(ref, brevitas_reference(m, p * ref.input_scale))
+    return results
+
+
 @pytest.mark.parametrize("act_bits,head_bn_affine,residual_bits",
                          [(2, False, 4), (4, False, 4), (2, True, 4), (1, False, 4), (2, True, 8)])
 @pytest.mark.parametrize("variant", ["depth8", "stage1"])
@@ -109,8 +129,8 @@ def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine, 
     assert fused and max(fused) <= MAX_FUSED_THRESHOLDS
     standalone = [getCustomOp(n).get_nodeattr("numSteps") for n in df.graph.node if n.op_type.startswith("Thresh")]
     assert 2 ** HW["head_bits"] - 1 in standalone  # the int8 class scores' thresholds, after the head's MVAU
-    # bit-exact against Brevitas at every stage the python executor can run
-    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    # bit-exact against the QONNX model (and it against Brevitas) at every stage the python executor can run
+    results = exactness(m, stages, eval_images())
     assert all(r.passed for r in results.values()), summary(results)
     assert all(r.images == IMAGES for r in results.values())
 
@@ -136,7 +156,7 @@ def test_every_weight_method_lowers_to_bipolar_weights_exactly(root, weight_quan
     for n in mvaus:
         assert getCustomOp(n).get_nodeattr("weightDataType") == "BIPOLAR"
         assert set(np.unique(df.get_initializer(n.input[1])).tolist()) == {-1.0, 1.0}
-    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    results = exactness(m, stages, eval_images())
     assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)
 
 
@@ -148,7 +168,7 @@ def test_mismatch_names_the_first_divergent_node(root):
     target = next(n for n in hw.graph.node if n.op_type == "MVAU" and len(n.input) == 3)
     thr = hw.get_initializer(target.input[2])
     hw.set_initializer(target.input[2], thr + 3)
-    r = check_exactness(m, {"hw": hw}, eval_images()[:3])["hw"]
+    r = exactness(m, {"qonnx": stages["qonnx"], "hw": hw}, eval_images()[:3], checked=("hw",))["hw"]
     assert not r.passed
     assert r.mismatches[0]["first_divergent_node"] == f"{target.name} (MVAU)"
     mm = r.mismatches[0]
@@ -158,29 +178,35 @@ def test_mismatch_names_the_first_divergent_node(root):
 
 def test_a_correct_graph_names_no_divergent_node_and_a_tampered_signed_quantizer_is_named(root):
     """ConvertQONNXtoFINN leaves a signed quantizer as thresholds that count (0..15) and a following
-    Add of -8: its integers are the count plus that offset, which must match Brevitas' -8..7."""
+    Add of -8: its integers are the count plus that offset, which must match the QONNX model's
+    -8..7. Streamlined and hardware graphs hold the offset in the thresholds' out_bias / ActVal;
+    a corrupted signed layer must be the one named at every stage."""
     from finn.core.onnx_exec import execute_onnx
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from flows.exactness import _graph_input, brevitas_reference, first_divergent_node
+    from flows.exactness import first_divergent_node, stage_input
 
     m, stages = lowered("depth8", 2, root)
     x = eval_images()[:2]
-    refs = brevitas_reference(m, x)
-    for stage in ("qonnx", "finn", "streamlined", "hw"):
+    ref, p = qonnx_reference(stages, x)
+    for stage in CHECKED_STAGES:
         g = stages[stage]
         for i in range(len(x)):
-            ctx = execute_onnx(g, {g.graph.input[0].name: _graph_input(g, x.numpy()[i:i + 1])},
+            ctx = execute_onnx(g, {g.graph.input[0].name: stage_input(g, p[i:i + 1], ref.input_scale)},
                                return_full_exec_context=True)
-            assert first_divergent_node(g, ctx, refs[i][2]) is None, stage
-    finn = ModelWrapper(stages["finn"].model, make_deepcopy=True)  # the cached stage stays intact
-    signed = [n for n in finn.graph.node if n.op_type == "MultiThreshold"
-              and finn.find_consumer(n.output[0]).op_type == "Add"]
-    assert signed  # the residual quantizers
-    thr = finn.get_initializer(signed[0].input[1])
-    finn.set_initializer(signed[0].input[1], thr + 0.5)
-    r = check_exactness(m, {"finn": finn}, x)["finn"]
-    assert not r.passed and r.mismatches[0]["first_divergent_node"] == f"{signed[0].name} (MultiThreshold)"
+            assert first_divergent_node(g, ctx, ref.images[i].quantizers) is None, stage
+    signed_ops = {"finn": "MultiThreshold", "streamlined": "MultiThreshold", "hw": "Thresholding"}
+    for stage, op in signed_ops.items():
+        g = ModelWrapper(stages[stage].model, make_deepcopy=True)  # the cached stage stays intact
+        signed = [n for n in g.graph.node if n.op_type == op and (
+            g.get_tensor_datatype(n.output[0]).signed() or g.find_consumer(n.output[0]).op_type == "Add")]
+        assert signed, stage  # the residual quantizers (INT4)
+        target = signed[len(signed) // 2]  # not the first: the name must be the tampered one
+        thr = g.get_initializer(target.input[1])
+        g.set_initializer(target.input[1], thr + 0.5 if stage == "finn" else thr + 1)
+        r = check_exactness(ref, {stage: g}, p)[stage]
+        assert not r.passed, stage
+        assert r.mismatches[0]["first_divergent_node"] == f"{target.name} ({op})", stage
 
 
 def test_node_that_cannot_be_lowered_is_named(tmp_path):
@@ -309,7 +335,7 @@ def test_resnete_w1a1_lowers_completely_and_exactly(root, weight_quant):
     assert mvau_inputs[0] == "UINT8"  # the raw pixels
     assert sorted(set(mvau_inputs[1:])) == ["INT2", "INT5"]  # +-1 activations; the residual stream
     assert mvau_inputs.count("INT5") == n_down
-    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    results = exactness(m, stages, eval_images())
     assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)
 
 
@@ -342,5 +368,5 @@ def test_binarydensenet_w1a1_lowers_completely_and_exactly(root):
     concats = [getCustomOp(n) for n in df.graph.node if n.op_type == "StreamingConcat_hls"]
     assert all(set(c.get_nodeattr("inputDataTypes")) == {"INT4"} for c in concats)  # one dense-stream type
     assert set(_input_types(df, "MVAU_hls")[1:]) == {"INT2"}  # every conv after the stem sees +-1
-    results = check_exactness(m, {k: stages[k] for k in ("qonnx", "finn", "streamlined", "hw")}, eval_images())
+    results = exactness(m, stages, eval_images())
     assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)

@@ -32,29 +32,30 @@ def built(tmp_path_factory):
     path = export_qonnx(brevitas, (1, SIZE, SIZE), root / "wrn8_1.onnx")
     build(path, "pynq-z2", root / "out", vendor_free=True)
     bdir = build_dir_for(path, load_board("pynq-z2"), root / "out")
-    return brevitas, ModelWrapper(str(bdir / "codegen.onnx")), bdir
+    return brevitas, ModelWrapper(str(bdir / "codegen.onnx")), bdir, path
 
 
 def test_every_layer_of_the_residual_network_is_rtl(built):
-    _, model, _ = built
+    _, model, _, _ = built
     ops = {n.op_type for n in model.graph.node}
     assert not [o for o in ops if o.endswith("_hls")]
     assert {"MVAUBipolar_rtl", "DuplicateStreams_rtl", "ElementwiseAddStreams_rtl", "GlobalAccPool_rtl",
             "LabelSelect_rtl", "Thresholding_rtl", "ConvolutionInputGenerator_rtl"} <= ops
 
 
-def test_whole_accelerator_equals_python_execution_and_brevitas(built):
-    from flows.exactness import brevitas_reference
-    from hw.verify import compare_brevitas, simulate_accelerator
+def test_whole_accelerator_equals_python_execution_qonnx_and_brevitas(built):
+    from hw.verify import compare_references, simulate_accelerator
+    from tests.fixtures import verification_for
 
-    brevitas, model, bdir = built
+    brevitas, model, bdir, path = built
     x = np.random.default_rng(0).integers(0, 256, (6, 1, SIZE, SIZE), dtype=np.uint8)
+    v = verification_for(path, x, brevitas)
     # one FIFO cap (each cap tried is a Verilator build); the caps' search is tested below
-    result = simulate_accelerator(model, x, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3,
+    result = simulate_accelerator(model, v.p, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3,
                                   fifo_caps=(128,))
-    compare_brevitas(result, brevitas_reference(brevitas, torch.from_numpy(x)))
-    assert result["labels_equal_python"] == 6 and result["labels_equal_brevitas"] == 6
-    assert result["scores_equal_python"] == 6 and result["scores_equal_brevitas"] == 6
+    compare_references(result, v)
+    assert result["labels_equal_python"] == result["labels_equal_qonnx"] == result["labels_equal_brevitas"] == 6
+    assert result["scores_equal_python"] == result["scores_equal_qonnx"] == result["scores_equal_brevitas"] == 6
     assert [r["layer"] for r in result["layers"] if not r["equal"]] == []
     assert result["passed"]
     # the shortcut FIFOs must hold what the main branch's sliding windows keep back
@@ -64,13 +65,13 @@ def test_whole_accelerator_equals_python_execution_and_brevitas(built):
 
 
 def test_shallow_residual_fifos_deadlock_and_are_reported(built, tmp_path):
-    from flows.exactness import _graph_input
+    from flows.exactness import stage_input
     from hw.stitch import stitch
 
-    _, model, _ = built
+    _, model, _, _ = built
     st = stitch(model, tmp_path / "shallow", default_depth=2)
     x = np.random.default_rng(1).integers(0, 256, (1, 1, SIZE, SIZE), dtype=np.uint8)
-    xin = _graph_input(model, x)
+    xin = stage_input(model, x, 1.0)
     feed = pack_words(xin.reshape(-1, 1).astype(np.int64), 8, st.inputs[0].width)
     out_edge = next(e for e in st.edges if e.dst is None)
     with pytest.raises(Stall, match=r"no beat moved for 5000 cycles; beats moved: in0_V \d+/144, out0_V 0/1"):
@@ -82,7 +83,7 @@ def test_node_without_rtl_is_named(built, tmp_path):
 
     from hw.stitch import NoRTL, stitch
 
-    _, model, _ = built
+    _, model, _, _ = built
     m = ModelWrapper(model.model.__deepcopy__())
     node = next(n for n in m.graph.node if n.op_type == "GlobalAccPool_rtl")
     node.op_type, node.domain = "GlobalAccPool_hls", "finn.custom_op.fpgadataflow.hls"
@@ -91,10 +92,10 @@ def test_node_without_rtl_is_named(built, tmp_path):
 
 
 def _sizing_inputs(model, st, images: int):
-    from flows.exactness import _graph_input
+    from flows.exactness import stage_input
 
     x = np.random.default_rng(2).integers(0, 256, (images, 1, SIZE, SIZE), dtype=np.uint8)
-    xin = np.concatenate([_graph_input(model, x[i:i + 1]) for i in range(images)])
+    xin = stage_input(model, x, 1.0)
     feed = pack_words(xin.reshape(-1, 1).astype(np.int64), 8, st.inputs[0].width)
     out_edge = next(e for e in st.edges if e.dst is None)
     return feed, images * out_edge.beats_per_image
@@ -105,7 +106,7 @@ def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results
     from hw.stitch import stitch
     from hw.verify import fifo_sizing_markdown
 
-    _, model, _ = built
+    _, model, _, _ = built
     n = 10
     deep = stitch(model, tmp_path / "deep", default_depth=None)
     feed, out_beats = _sizing_inputs(model, deep, n)
@@ -145,7 +146,7 @@ def test_a_cap_that_stalls_the_design_is_not_kept(built, tmp_path, monkeypatch):
     import hw.fifo_sizing as fifo_sizing
     from hw.stitch import stitch
 
-    _, model, _ = built
+    _, model, _, _ = built
     monkeypatch.setattr(fifo_sizing, "join_inputs", lambda st: [])  # let the cap reach the shortcuts
     deep = stitch(model, tmp_path / "deep", default_depth=None)
     feed, out_beats = _sizing_inputs(model, deep, 3)

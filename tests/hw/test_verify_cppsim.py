@@ -29,21 +29,23 @@ def hls_build(brevitas, root, name):
 
     path = export_qonnx(brevitas, (1, SIZE, SIZE), root / f"{name}.onnx")
     build(path, "pynq-z2", root / "out", vendor_free=True, hw_backend="hls")
-    return ModelWrapper(str(build_dir_for(path, load_board("pynq-z2"), root / "out") / "codegen.onnx"))
+    return ModelWrapper(str(build_dir_for(path, load_board("pynq-z2"), root / "out") / "codegen.onnx")), path
 
 
-def check_layerwise(brevitas, model, work, images=3):
-    from flows.exactness import brevitas_reference
-    from hw.verify import compare_brevitas
+def check_layerwise(brevitas, built, work, images=3):
+    from hw.verify import compare_references
     from hw.verify_cppsim import LayerwiseSim, run_and_compare
+    from tests.fixtures import verification_for
     from tests.flows.test_lowering import SIZE
 
+    model, path = built
     x = np.random.default_rng(0).integers(0, 256, (images, 1, SIZE, SIZE), dtype=np.uint8)
-    result = run_and_compare(LayerwiseSim(model, work), x, progress=False)
-    compare_brevitas(result, brevitas_reference(brevitas, torch.from_numpy(x)))
+    v = verification_for(path, x, brevitas)
+    result = run_and_compare(LayerwiseSim(model, work), v.p, progress=False)
+    compare_references(result, v)
     assert [r["layer"] for r in result["layers"] if not r["equal"]] == []
-    assert result["labels_equal_python"] == result["labels_equal_brevitas"] == images
-    assert result["scores_equal_python"] == result["scores_equal_brevitas"] == images
+    assert result["labels_equal_python"] == result["labels_equal_qonnx"] == result["labels_equal_brevitas"] == images
+    assert result["scores_equal_python"] == result["scores_equal_qonnx"] == result["scores_equal_brevitas"] == images
     assert result["passed"]
     return result
 
@@ -55,10 +57,10 @@ def test_residual_network_hls_accelerator(cppsim, tmp_path):
 
     torch.set_num_threads(1)
     brevitas = small_wrn("depth8", 2)
-    model = hls_build(brevitas, tmp_path, "wrn8_1")
-    ops = {n.op_type for n in model.graph.node}
+    built = hls_build(brevitas, tmp_path, "wrn8_1")
+    ops = {n.op_type for n in built[0].graph.node}
     assert {"MVAU_hls", "DuplicateStreams_hls", "ElementwiseAdd_hls", "GlobalAccPool_hls", "LabelSelect_hls"} <= ops
-    result = check_layerwise(brevitas, model, tmp_path / "sim")
+    result = check_layerwise(brevitas, built, tmp_path / "sim")
     assert result["hls_layers"] >= 10 and result["rtl_layers"] >= 1
 
 
@@ -70,10 +72,10 @@ def test_binarydensenet_hls_accelerator(cppsim, tmp_path):
 
     torch.set_num_threads(1)
     brevitas = warmed_bethge("densenet", size=SIZE)
-    model = hls_build(brevitas, tmp_path, "densenet")
-    ops = [n.op_type for n in model.graph.node]
+    built = hls_build(brevitas, tmp_path, "densenet")
+    ops = [n.op_type for n in built[0].graph.node]
     assert "StreamingConcat_hls" in ops and "Pool_hls" in ops
-    check_layerwise(brevitas, model, tmp_path / "sim")
+    check_layerwise(brevitas, built, tmp_path / "sim")
 
 
 def test_window_stream_order_matches_the_depthwise_layout(finn):

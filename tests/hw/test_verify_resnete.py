@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.slow,
 def test_resnete_w1a1_accelerator_is_bit_exact(tmp_path, weight_quant):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from flows.exactness import brevitas_reference
-    from hw.verify import compare_brevitas, simulate_accelerator
+    from hw.verify import compare_references, simulate_accelerator
+    from tests.fixtures import verification_for
 
     torch.set_num_threads(1)
     brevitas = warmed_bethge("resnete", size=SIZE, weight_quant=weight_quant)
@@ -37,9 +37,10 @@ def test_resnete_w1a1_accelerator_is_bit_exact(tmp_path, weight_quant):
     ops = {n.op_type for n in model.graph.node}
     assert {"MVAUBipolar_rtl", "ElementwiseAddStreams_rtl", "DuplicateStreams_rtl"} <= ops
     x = np.random.default_rng(0).integers(0, 256, (4, 1, SIZE, SIZE), dtype=np.uint8)
-    result = simulate_accelerator(model, x, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.2, stall_prob=0.2)
-    compare_brevitas(result, brevitas_reference(brevitas, torch.from_numpy(x)))
-    assert result["labels_equal_python"] == result["labels_equal_brevitas"] == 4
-    assert result["scores_equal_python"] == result["scores_equal_brevitas"] == 4
+    v = verification_for(path, x, brevitas)
+    result = simulate_accelerator(model, v.p, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.2, stall_prob=0.2)
+    compare_references(result, v)
+    assert result["labels_equal_python"] == result["labels_equal_qonnx"] == result["labels_equal_brevitas"] == 4
+    assert result["scores_equal_python"] == result["scores_equal_qonnx"] == result["scores_equal_brevitas"] == 4
     assert [r["layer"] for r in result["layers"] if not r["equal"]] == []
     assert result["passed"]
