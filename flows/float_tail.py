@@ -15,6 +15,7 @@ so that it travels with the (model, cfg) -> model steps. ``execute_with_tail`` r
 from __future__ import annotations
 
 import base64
+import copy
 
 import numpy as np
 from onnx import ModelProto, helper
@@ -23,6 +24,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.util.basic import qonnx_make_model
 
 TAIL_PROP = "float_tail"
+LAYOUT_OPS = ("Transpose", "Reshape", "Flatten")
 
 
 def _is_integer(model, name: str) -> bool:
@@ -37,11 +39,21 @@ def find_float_tail(model) -> tuple[list, str | None]:
     tail, tail_out = [], set()
     for node in model.graph.node:
         ins = [i for i in node.input if i and model.get_initializer(i) is None]
-        if any(i in tail_out or not _is_integer(model, i) for i in ins):
+        float_out = node.op_type != "TopK" and not _is_integer(model, node.output[0])  # TopK: the label
+        if any(i in tail_out or not _is_integer(model, i) for i in ins) or float_out:
             tail.append(node)
             tail_out.update(node.output)
     if not tail:
         return [], None
+    # layout-only nodes right before the tail (the NHWC -> NCHW Transpose FINN leaves in front of
+    # a float pool) have no hardware meaning: the host does them
+    while True:
+        ins = {i for n in tail for i in n.input if i and model.get_initializer(i) is None and i not in tail_out}
+        prod = model.find_producer(next(iter(ins))) if len(ins) == 1 else None
+        if prod is None or prod.op_type not in LAYOUT_OPS or len(model.find_consumers(prod.output[0])) != 1:
+            break
+        tail.insert(0, prod)
+        tail_out.update(prod.output)
     boundary = []
     for node in tail:
         for i in node.input:
@@ -55,30 +67,94 @@ def find_float_tail(model) -> tuple[list, str | None]:
     return tail, boundary[0]
 
 
+def split_tail(model, tail: list, boundary: str):
+    """Move the nodes ``tail`` (which take ``boundary`` and constants only from the rest) into
+    the model's float tail, in front of any tail it already has; ``boundary`` becomes the output."""
+    g = model.graph
+    outputs = [o.name for o in g.output]
+    used = {i for n in tail for i in n.input}
+    inner = {o for n in tail for o in n.output} - set(outputs)
+    old = float_tail_of(model)
+    nodes, inits = list(tail), [t for t in g.initializer if t.name in used]
+    vi = [v for v in g.value_info if v.name in inner]
+    out_info = list(g.output)
+    if old is not None:  # the earlier tail takes what the new one outputs, under a name of its own
+        link = f"{TAIL_PROP}_link{len(old.graph.node)}"
+        nodes = [copy.deepcopy(n) for n in tail]
+        for n in nodes:
+            n.output[:] = [link if o == outputs[0] else o for o in n.output]
+        for n in old.graph.node:
+            n.input[:] = [link if i == old.graph.input[0].name else i for i in n.input]
+        nodes += list(old.graph.node)
+        inits += list(old.graph.initializer)
+        vi += list(old.graph.value_info) + [helper.make_tensor_value_info(link, 1, model.get_tensor_shape(outputs[0]))]
+        out_info = list(old.graph.output)
+    b_info = helper.make_tensor_value_info(boundary, 1, model.get_tensor_shape(boundary))
+    tail_model = ModelWrapper(qonnx_make_model(
+        helper.make_graph(nodes, "float_tail", [b_info], out_info, inits, value_info=vi),
+        producer_name="wrn1bit float tail", opset_imports=list(model.model.opset_import)))
+    for name in [boundary, *inner]:
+        tail_model.set_tensor_datatype(name, model.get_tensor_datatype(name))
+    if old is not None:
+        for name in [v.name for v in old.graph.value_info] + [old.graph.input[0].name]:
+            tail_model.set_tensor_datatype(link if name == old.graph.input[0].name else name,
+                                           old.get_tensor_datatype(name))
+    shape, dt = model.get_tensor_shape(boundary), model.get_tensor_datatype(boundary)
+    for n in tail:
+        g.node.remove(n)
+    for v in [v for v in g.value_info if v.name == boundary or v.name in inner]:
+        g.value_info.remove(v)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(boundary, 1, shape))
+    model.set_tensor_datatype(boundary, dt)
+    model.set_metadata_prop(TAIL_PROP, base64.b64encode(tail_model.model.SerializeToString()).decode())
+    return model
+
+
+def _ancestors(model, tensor: str) -> set:
+    """Names of the nodes ``tensor`` depends on."""
+    seen, todo = set(), [tensor]
+    while todo:
+        node = model.find_producer(todo.pop())
+        if node is not None and node.name not in seen:
+            seen.add(node.name)
+            todo += [i for i in node.input if i]
+    return seen
+
+
+class SplitAtLastIntegerTensor(Transformation):
+    """FINN-ONNX level (before streamlining): everything after the model's last integer-valued
+    tensor (flows.reference.output_point: the tensor the QONNX reference compares) goes to the
+    float tail, so the accelerator outputs exactly that quantity. (Streamlining a per-channel
+    affine after the last binary layer would otherwise fold its signs into the weights, and the
+    accelerator's integers would no longer be the model's.)"""
+
+    def apply(self, model):
+        from flows.reference import output_point
+        from flows.streamline import LoweringError
+
+        point = output_point(model)
+        if not point.float_tail or point.label_node is not None:
+            return model, False
+        keep = _ancestors(model, point.tensor.name)
+        tail = [n for n in model.graph.node if n.name not in keep]
+        made = {o for n in tail for o in n.output}
+        for n in tail:
+            for i in n.input:
+                if i and model.get_initializer(i) is None and i not in made and i != point.tensor.name:
+                    raise LoweringError(n, f"the float part after {point.tensor.name} also takes {i}")
+        return split_tail(model, tail, point.tensor.name), False
+
+
 class SplitFloatTail(Transformation):
-    """Streamlined level: move the float tail into its own model (metadata ``float_tail``); the
-    graph output becomes the last integer tensor."""
+    """Streamlined level: move the float tail (what is left after the last integer tensor: the
+    scale streamlining could not absorb, a layout Transpose) into the model's float tail."""
 
     def apply(self, model):
         tail, boundary = find_float_tail(model)
         if not tail:
             return model, False
-        g = model.graph
-        used = {i for n in tail for i in n.input}
-        inits = [t for t in g.initializer if t.name in used]
-        inner = {o for n in tail for o in n.output} - {o.name for o in g.output}
-        vi = [v for v in g.value_info if v.name in inner]
-        b_info = helper.make_tensor_value_info(boundary, 1, model.get_tensor_shape(boundary))
-        tail_graph = helper.make_graph([n for n in tail], "float_tail", [b_info], list(g.output), inits, value_info=vi)
-        tail_model = ModelWrapper(qonnx_make_model(tail_graph, producer_name="wrn1bit float tail"))
-        for name in [boundary, *inner]:
-            tail_model.set_tensor_datatype(name, model.get_tensor_datatype(name))
-        for n in tail:
-            g.node.remove(n)
-        del g.output[:]
-        g.output.append(helper.make_tensor_value_info(boundary, 1, model.get_tensor_shape(boundary)))
-        model.set_metadata_prop(TAIL_PROP, base64.b64encode(tail_model.model.SerializeToString()).decode())
-        return model, False
+        return split_tail(model, tail, boundary), False
 
 
 def float_tail_of(model) -> ModelWrapper | None:

@@ -280,13 +280,13 @@ def read_integers(model, ctx: dict, point: OutputPoint, index: int = 0) -> np.nd
 
 
 def label_of(ctx: dict, model, point: OutputPoint, ints: np.ndarray, index: int = 0) -> int:
-    """The label: the label node's output; else the first arg max of the integers where nothing
-    (or a positive scalar scale) follows them; else the arg max of the float output."""
+    """The label: the label node's output; else the first arg max of the integers where the
+    output is they times a positive scale; else the arg max of the float output."""
     out = np.asarray(ctx[model.graph.output[0].name])[index].reshape(-1)
     if point.label_node is not None:
         return int(out[0])
-    if not point.float_tail or point.tensor.name == model.graph.output[0].name:
-        return int(np.argmax(ints))
+    if not point.float_tail and point.tensor.bias is None and point.tensor.scale > 0:
+        return int(np.argmax(ints))  # the output is the integers times a positive scale
     return int(np.argmax(out))
 
 

@@ -224,6 +224,10 @@ class InferGlobalAccPoolFromReduceSum(Transformation):
                 if consumer.op_type != "Reshape" or model.get_tensor_shape(consumer.output[0]) != [n, c]:
                     raise LoweringError(consumer, "expected a Reshape to (N, classes) after the pool")
                 consumer.input[0] = out
+            for o in graph.output:  # the sum is the accelerator's output (a float tail follows)
+                if o.name == node.output[0]:
+                    o.CopyFrom(next(v for v in graph.value_info if v.name == out))
+                    graph.value_info.remove(next(v for v in graph.value_info if v.name == out))
             graph.node.insert(idx, pool)
             graph.node.remove(node)
             if not model.find_consumers(t.output[0]):
@@ -538,15 +542,20 @@ def streamline_body(model: ModelWrapper) -> ModelWrapper:
 
 
 def streamline_head(model: ModelWrapper) -> ModelWrapper:
-    """GlobalAveragePool -> integer sum; the remaining positive scale goes into a TopK."""
+    """GlobalAveragePool -> integer sum; the remaining positive scale goes into a TopK (where no
+    float tail follows: the label is then the tail's)."""
     from finn.transformation.streamline.absorb import AbsorbScalarMulAddIntoTopK
     from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
-    from finn.transformation.streamline.reorder import MoveScalarLinearPastInvariants
+    from finn.transformation.streamline.reorder import MoveScalarLinearPastInvariants, MoveScalarMulPastMatMul
     from qonnx.transformation.insert_topk import InsertTopK
 
+    from flows.float_tail import float_tail_of
+
     model = model.transform(GlobalAveragePoolToSum())
-    for t in (MoveScalarLinearPastInvariants(), CollapseRepeatedMul(), InsertTopK(k=1),
-              AbsorbScalarMulAddIntoTopK(), InferShapes(), InferDataTypes()):
+    label = [] if float_tail_of(model) is not None else [InsertTopK(k=1), AbsorbScalarMulAddIntoTopK()]
+    # the 1 / (H * W) of a pool in front of a classifier layer moves past it (then into the TopK)
+    for t in (MoveScalarLinearPastInvariants(), MoveScalarMulPastMatMul(), CollapseRepeatedMul(), *label,
+              InferShapes(), InferDataTypes()):
         model = model.transform(t)
     return model
 
@@ -571,8 +580,11 @@ def check_streamlined(model: ModelWrapper) -> None:
 # ----------------------------------------------------------------------------------------------
 
 def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
-    """QONNX -> FINN-ONNX with an integer (raw pixel) input and a GlobalAveragePool head."""
+    """QONNX -> FINN-ONNX with an integer (raw pixel) input and a GlobalAveragePool head; what
+    follows the last integer-valued tensor becomes the float tail (flows.float_tail)."""
     from finn.builder.build_dataflow_steps import step_qonnx_to_finn
+
+    from flows.float_tail import SplitAtLastIntegerTensor
 
     model = model.transform(IntegerInput())
     model = step_qonnx_to_finn(model, cfg)
@@ -581,7 +593,8 @@ def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
     model = model.transform(AvgPoolConvToStridedConv())
     model = model.transform(RequireBinaryConvs())
     model = model.transform(BipolarActivationToInt2())
-    return tidy(model.transform(InferDataLayouts()))
+    model = tidy(model.transform(InferDataLayouts()))
+    return tidy(model.transform(SplitAtLastIntegerTensor()))
 
 
 def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:

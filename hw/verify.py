@@ -152,11 +152,13 @@ def run_images(design, feeds: list, out_beats: list, mon: str | None, mon_beats:
 
 def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: float = 0.1,
                          stall_prob: float = 0.1, seed: int = 0, fifo_caps=SHRINK_CAPS, tail=None,
-                         processes: int = 1) -> dict:
+                         processes: int = 1, gap_images: int = GAP_IMAGES) -> dict:
     """Stitch the code-generated partition ``model``, size its FIFOs by simulation, run the
     integer inputs ``p`` (N x C x H x W, as the input quantizer gives them) and compare with FINN's
     python execution of ``model``. ``fifo_caps``: the FIFO depth caps tried after the deep sizing
     run (hw/fifo_sizing.py). ``tail``: the float tail after the output (labels come from it).
+    The first ``gap_images`` images run with gaps and back-pressure, the rest without, in
+    ``processes`` simulator processes.
     The result keeps the simulated labels / output integers under ``_labels`` / ``_scores``."""
     from flows.exactness import stage_input
     from flows.float_tail import tail_label
@@ -204,7 +206,7 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
     design = st.design()
     design.build()
     timings["build_sized_s"] = round(time.perf_counter() - t0, 1)
-    n_gap = min(images, GAP_IMAGES)
+    n_gap = min(images, gap_images)
     k_layers = min(LAYER_IMAGES, images)
     mon_beats = {f"mon{k}": (n_gap if t == scores_t else k_layers) * st.edge(t).beats_per_image
                  for k, t in enumerate(internal)}

@@ -147,3 +147,78 @@ def verification_for(model_path, x_uint8, brevitas=None):
     if brevitas is not None:
         v.brevitas = brevitas_reference(brevitas, v.x)
     return v
+
+
+def user_resnet(in_ch: int = 3, size: int = 32, act_bits: int = 2, res_bits: int = 4, tail: str = "bn_avgpool",
+                seed: int = 0):
+    """A 1-bit-weight residual network as a FINN user writes it with brevitas.nn (not with this
+    project's trainer), in shapes the trainer never makes: an unsigned 8-bit input quantizer
+    with a learned scale (not 1/255); post-activation blocks (add, then ReLU) whose shared
+    residual quantizer is signed res_bits wide (the activations act_bits); a 1x1 stride-2
+    binary shortcut; and a head without output quantizer:
+
+      tail="bn_avgpool": binary 1x1 conv -> BatchNorm (per-class affine) -> float average pool
+      tail="avgpool":    binary 1x1 conv -> float average pool
+      tail="linear":     float average pool -> binary linear layer with a float bias
+
+    Warmed up with training-mode passes on pattern images (BN statistics, quantizer scales)."""
+    import brevitas.nn as qnn
+    import torch
+    from brevitas.quant import Int8ActPerTensorFloat, SignedBinaryWeightPerTensorConst, Uint8ActPerTensorFloat
+    from torch import nn
+
+    def conv(i, o, k, s=1):
+        return qnn.QuantConv2d(i, o, k, stride=s, padding=k // 2, bias=False,
+                               weight_quant=SignedBinaryWeightPerTensorConst)
+
+    class Block(nn.Module):
+        def __init__(self, i, o, s, res_quant):
+            super().__init__()
+            self.c1, self.b1, self.r1 = conv(i, o, 3, s), nn.BatchNorm2d(o), qnn.QuantReLU(bit_width=act_bits)
+            self.c2, self.b2 = conv(o, o, 3), nn.BatchNorm2d(o)
+            self.short = None if (i == o and s == 1) else nn.Sequential(conv(i, o, 1, s), nn.BatchNorm2d(o))
+            self.q, self.out = res_quant, qnn.QuantReLU(bit_width=act_bits)
+
+        def forward(self, x):
+            y = self.b2(self.c2(self.r1(self.b1(self.c1(x)))))
+            return self.out(self.q(y) + self.q(x if self.short is None else self.short(x)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat)
+            self.stem = nn.Sequential(conv(in_ch, 8, 3), nn.BatchNorm2d(8), qnn.QuantReLU(bit_width=act_bits))
+            rq = [qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=res_bits) for _ in range(2)]
+            self.blocks = nn.Sequential(Block(8, 8, 1, rq[0]), Block(8, 16, 2, rq[1]))
+            if tail == "linear":
+                self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                          qnn.QuantLinear(16, 10, bias=True, weight_quant=SignedBinaryWeightPerTensorConst))
+            else:
+                self.head = nn.Sequential(conv(16, 10, 1), *([nn.BatchNorm2d(10)] if tail == "bn_avgpool" else []),
+                                          nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+        def forward(self, x):
+            return self.head(self.blocks(self.stem(self.inp(x))))
+
+    torch.manual_seed(seed)
+    m = Net().train()
+    x, _ = pattern_images(64, size, 10, seed, channels=in_ch)
+    with torch.no_grad():  # Brevitas sets the activation scales from statistics over 30 steps
+        for _ in range(10):
+            for i in range(0, 64, 16):
+                m(torch.from_numpy(x[i:i + 16]).float() / 255)
+        for mod in m.modules():  # per-class affine of both signs, as training leaves it
+            if isinstance(mod, nn.BatchNorm2d) and mod.num_features == 10:
+                g = torch.Generator().manual_seed(seed)
+                mod.weight.copy_(torch.randn(10, generator=g))
+                mod.bias.copy_(torch.randn(10, generator=g))
+    return m.eval()
+
+
+def export_user_model(m, path, in_ch: int = 3, size: int = 32):
+    """brevitas.export.export_qonnx, as a FINN user exports."""
+    import torch
+    from brevitas.export import export_qonnx
+
+    export_qonnx(m, torch.rand(1, in_ch, size, size), str(path))
+    return path

@@ -156,3 +156,19 @@ def test_a_cap_that_stalls_the_design_is_not_kept(built, tmp_path, monkeypatch):
     assert sizing.cap is None
     peaks = sizing.paced_peaks if sizing.base == "paced" else sizing.peaks
     assert sizing.depths == {t: max(2, p + fifo_sizing.FIFO_MARGIN) for t, p in peaks.items()}
+
+
+def test_images_after_the_gap_run_split_over_processes_equal_one_process(built):
+    """The whole-set runner: images past the first (gaps, every stream monitored) run without
+    gaps in worker processes on disjoint ranges; labels and class scores equal a one-process run."""
+    from hw.verify import simulate_accelerator
+
+    _, model, bdir, _ = built
+    p = np.random.default_rng(5).integers(0, 256, (9, 1, SIZE, SIZE))
+    runs = [simulate_accelerator(model, p, load_board("pynq-z2"), bdir / "rtl_sim", fifo_caps=(128,), gap_images=3,
+                                 processes=k) for k in (1, 2)]
+    for r in runs:
+        assert r["passed"] and r["gap_images"] == 3 and r["timings"]["sim_rest_cycles"] > 0
+    assert runs[0]["_labels"] == runs[1]["_labels"]
+    assert np.array_equal(runs[0]["_scores"], runs[1]["_scores"]) and runs[0]["_scores"].shape == (9, 10)
+    assert runs[1]["scores_equal_python"] == 9  # the rest's scores against FINN's python as well
