@@ -34,7 +34,7 @@ help:
 	@echo "make verify     per-layer RTL grid (Verilator) + the whole accelerator of MODEL on real images"
 	@echo "                (HW=cppsim: FINN's HLS layers in cppsim, per layer and whole; needs FINN_DEPS)"
 	@echo "make bench-hw   Verilator simulation speed, shared-library build time, yosys run time"
-	@echo "make verify-flow  lowered graphs vs Brevitas on real test images, into the build report"
+	@echo "make verify-flow  lowered graphs vs the QONNX model (and Brevitas), into the build report"
 	@echo "make bench-flow   wall time and peak memory of the vendor-free build of MODEL"
 
 # The environment is rebuilt when pyproject.toml changes. torch comes first, pinned to the
@@ -88,7 +88,7 @@ bitstream: venv
 	$(BIN)/python -m flows build --board $(BOARD) --model $(MODEL) --out $(OUT) $(FLOW_ARGS)
 
 verify-flow: venv data
-	$(BIN)/python -m flows verify --board $(BOARD) --model $(MODEL) --out $(OUT) --images $(VERIFY_IMAGES)
+	$(BIN)/python -m flows verify --board $(BOARD) --model $(MODEL) --out $(OUT) --images $(VERIFY_IMAGES) $(VERIFY_INPUTS)
 
 bench-flow: venv
 	$(BIN)/python bench/flow_time.py --board $(BOARD) --model $(MODEL)
@@ -108,18 +108,25 @@ pretrained: venv data
 	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(CKPT)', '$(PRETRAINED).pt')"
 	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000
 
-# Stage 4, HW=rtl (default): this project's RTL, per layer (the pytest grid, slow part included) and
-# the whole stitched accelerator on VERIFY_IMAGES real test images; report in
-# $(OUT)/<model>_<board>/verify_rtl.md. HW=cppsim: FINN's HLS layers, per layer in cppsim (the
-# cppsim grid) and the whole --hw-backend hls accelerator layer by layer (cppsim + Verilator);
-# report in $(OUT)/hls/<model>_<board>/verify_cppsim.md. cppsim needs finn-hlslib: FINN_DEPS.
+# Stage 4, HW=rtl (default): this project's RTL, per layer (the default part of the pytest grid;
+# the whole grid is in `make test-slow`) and the whole stitched accelerator of MODEL (any QONNX
+# model the flow builds) on VERIFY_IMAGES inputs (a count, or `all`: the whole test set, in
+# VERIFY_PROCS simulator processes); report in $(OUT)/<model>_<board>/verify_rtl.md. HW=cppsim:
+# FINN's HLS layers, per layer in cppsim (the default part of the cppsim grid) and the whole
+# --hw-backend hls accelerator layer by layer (cppsim + Verilator); report in
+# $(OUT)/hls/<model>_<board>/verify_cppsim.md. cppsim needs finn-hlslib: FINN_DEPS.
+# Inputs: the checkpoint's data set where one sits beside MODEL, else DATA=<data set> or
+# INPUTS=<N x C x H x W .npy>, else random integers over the input quantizer's range.
 HW ?= rtl
-VERIFY_TESTS_rtl := tests/hw
-VERIFY_TESTS_cppsim := tests/hw/test_cppsim.py tests/hw/test_cppsim_headers.py tests/hw/test_verify_cppsim.py
+VERIFY_PROCS ?= 2
+VERIFY_TESTS_rtl := tests/hw/custom_op
+VERIFY_TESTS_cppsim := tests/hw/test_cppsim.py tests/hw/test_cppsim_headers.py
+VERIFY_INPUTS = $(if $(DATA),--data $(DATA)) $(if $(INPUTS),--inputs $(INPUTS))
 verify: venv data
 	@case "$(HW)" in rtl|cppsim) ;; *) echo "make verify: HW must be rtl or cppsim, got '$(HW)'" >&2; exit 2;; esac
-	$(BIN)/python -m pytest -q --run-slow $(VERIFY_TESTS_$(HW))
-	$(BIN)/python -m hw verify --sim $(HW) --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES)
+	$(BIN)/python -m pytest -q $(VERIFY_TESTS_$(HW))
+	$(BIN)/python -m hw verify --sim $(HW) --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES) \
+		$(VERIFY_INPUTS) $(if $(filter rtl,$(HW)),--processes $(VERIFY_PROCS))
 
 bench-hw: venv
 	$(BIN)/python bench/hw_sim.py

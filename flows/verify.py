@@ -143,7 +143,7 @@ def prepare_verification(model_path, images=100, checkpoint=None, data: str | No
         x, y, source = random_inputs(iq, images, shape)
     p = iq.to_integers(x)
     x_q = iq.to_floats(p)  # what the input quantizer makes of x: the same integers, exactly
-    reference = run_qonnx_reference(qonnx, x_q, iq.scale)
+    reference = run_qonnx_reference(qonnx, x_q, iq.scale, progress=len(x_q) > 100)
     v = Verification(model_path, x_q, p, y, source, reference, checkpoint)
     if brevitas is not None:
         v.brevitas = brevitas_reference(brevitas, x_q)
