@@ -48,18 +48,17 @@ class StageResult:
         return self.labels_equal == self.integers_equal == self.images
 
 
-def brevitas_reference(model: torch.nn.Module, x_float):
+def brevitas_reference(model: torch.nn.Module, x_float, batch: int = 100):
     """This project's Brevitas model (class scores quantized: head_bits) on float inputs
-    (N x C x H x W, e.g. pixels / 255). Per image: (label, integer pre-scale outputs summed over
-    H x W, list of integer quantizer outputs)."""
+    (N x C x H x W, e.g. pixels / 255), ``batch`` images at a time. Per image: (label, integer
+    pre-scale outputs summed over H x W)."""
     from brevitas.nn import QuantIdentity, QuantReLU
 
     model = model.cpu().eval()
-    captured: list[np.ndarray] = []
+    last: list = [None]  # the latest quantizer output: after a forward pass, the head's
 
     def hook(mod, _inp, out):
-        scale = float(mod.act_quant.scale())
-        captured.append(as_integers(out.detach().numpy().astype(np.float64) / scale, f"{type(mod).__name__} output"))
+        last[0] = (mod, out)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (QuantIdentity, QuantReLU))]
     scale = model.head_scale()
@@ -69,17 +68,17 @@ def brevitas_reference(model: torch.nn.Module, x_float):
     try:
         x = torch.as_tensor(np.asarray(x_float, dtype=np.float32))
         with torch.no_grad():
-            for i in range(len(x)):
-                captured.clear()
-                out = model(x[i:i + 1]).numpy()[0].astype(np.float64)
-                head = captured[-1]  # the head quantizer's integers, N x classes x H x W
+            for start in range(0, len(x), batch):
+                out = model(x[start:start + batch]).numpy().astype(np.float64)
+                mod, head = last[0]  # the head quantizer's output, N x classes x H x W
+                head = as_integers(head.numpy().astype(np.float64) / float(mod.act_quant.scale()), "Brevitas head")
                 hw = int(np.prod(head.shape[2:]))
                 ints = as_integers(out * hw / scale, "Brevitas pre-scale output")
-                if not np.array_equal(ints, head.sum(axis=(2, 3))[0]):
+                if not np.array_equal(ints, head.sum(axis=(2, 3))):
                     raise AssertionError("Brevitas: pooled output differs from the sum of the head's integers")
                 # the first arg max of the integers, as TopK / LabelSelect pick it: where two classes
                 # tie, the float output's arg max would depend on rounding
-                refs.append((int(np.argmax(ints)), ints, list(captured)))
+                refs += [(int(np.argmax(row)), row) for row in ints]
     finally:
         for h in handles:
             h.remove()
@@ -206,7 +205,7 @@ def check_exactness(reference, stages: dict, p: np.ndarray) -> dict[str, StageRe
 def compare_with_brevitas(reference, brevitas_refs) -> StageResult:
     """The QONNX reference against this project's Brevitas model on the same images."""
     res = StageResult("brevitas")
-    for i, (ref, (label, ints, _)) in enumerate(zip(reference.images, brevitas_refs)):
+    for i, (ref, (label, ints)) in enumerate(zip(reference.images, brevitas_refs)):
         same = ints.shape == ref.integers.shape and np.array_equal(ints, ref.integers)
         res.images += 1
         res.labels_equal += int(label == ref.label)

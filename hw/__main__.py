@@ -1,6 +1,8 @@
 """`python -m hw verify`: the whole accelerator in Verilator (``--sim rtl``, this project's RTL)
-or FINN's HLS layers in cppsim with the RTL-only layers in Verilator (``--sim cppsim``), vs
-FINN's python execution and Brevitas; `python -m hw.synth` estimates resources with yosys."""
+or FINN's HLS layers in cppsim with the RTL-only layers in Verilator (``--sim cppsim``), of any
+QONNX model the flow builds, vs the QONNX model itself (run by qonnx), FINN's python execution and,
+where this project's checkpoint sits beside the model, Brevitas (docs/verification.md);
+`python -m hw.synth` estimates resources with yosys."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from train import DEFAULT_MODEL
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="simulate the stitched accelerator on real test images")
+    v = sub.add_parser("verify", help="simulate the accelerator of a QONNX model and compare it with the model")
     v.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
     v.add_argument("--board", default="pynq-z2")
     v.add_argument("--out", type=Path, default=Path("build"))
