@@ -156,15 +156,13 @@ def first_divergent_node(model, ctx, brevitas_ints: list[np.ndarray]) -> str | N
 def stage_label(model, ctx, point, ints: np.ndarray, final_out: np.ndarray) -> int:
     """A stage's label: its TopK / LabelSelect output, else that of its float tail (a TopK index,
     or the arg max of its float output), else the first arg max of its integers."""
-    from flows.float_tail import float_tail_of
+    from flows.float_tail import float_tail_of, label_of_tail_output
 
     if point.label_node is not None:
         return int(np.asarray(ctx[model.graph.output[0].name]).reshape(-1)[0])
     tail = float_tail_of(model)
     if tail is not None:
-        last = tail.find_producer(tail.graph.output[0].name)
-        out = np.asarray(final_out).reshape(-1)
-        return int(out[0]) if last is not None and last.op_type == "TopK" else int(np.argmax(out))
+        return label_of_tail_output(tail, final_out)
     if point.float_tail:  # a graph not split (e.g. FINN-ONNX before streamlining)
         return int(np.argmax(np.asarray(final_out).reshape(-1)))
     return int(np.argmax(ints))

@@ -176,12 +176,16 @@ def run_tail(tail, integers: np.ndarray) -> np.ndarray:
     return np.asarray(execute_onnx(tail, {iname: x})[tail.graph.output[0].name])
 
 
-def tail_label(tail, integers: np.ndarray) -> int:
-    """The label the host computes from the accelerator's output: the tail's TopK index, or the
-    arg max of its float output."""
-    out = run_tail(tail, integers).reshape(-1)
+def label_of_tail_output(tail, out: np.ndarray) -> int:
+    """The label in the tail's output: its TopK index, or the arg max of its float output."""
+    out = np.asarray(out).reshape(-1)
     last = tail.find_producer(tail.graph.output[0].name)
     return int(out[0]) if last is not None and last.op_type == "TopK" else int(np.argmax(out))
+
+
+def tail_label(tail, integers: np.ndarray) -> int:
+    """The label the host computes from the accelerator's output."""
+    return label_of_tail_output(tail, run_tail(tail, integers))
 
 
 def execute_with_tail(model, feed: dict) -> tuple[dict, np.ndarray]:

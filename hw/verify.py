@@ -133,6 +133,17 @@ def _out_values(st, words: np.ndarray, out_dt, images: int) -> np.ndarray:
     return unpack_words(words, out_dt.bitwidth(), per_beat, out_dt.signed()).reshape(images, -1)
 
 
+def _monitor_values(st, tensor: str, words: np.ndarray, images: int) -> np.ndarray:
+    """A monitored stream's words as integers, one row per image (BIPOLAR as -1 / +1)."""
+    from hw.sim.axis import unpack_words
+
+    e = st.edge(tensor)
+    op = st.ops[e.src[0]]
+    dt = op.get_output_datatype(e.src[1])  # InsertDWC leaves its new tensors unannotated
+    v = unpack_words(words, dt.bitwidth(), op.get_folded_output_shape(e.src[1])[-1], dt.signed()).reshape(images, -1)
+    return 2 * v - 1 if dt.name == "BIPOLAR" else v
+
+
 def _run_range(design, feed: np.ndarray, out_beats: int, mon: str | None, mon_beats: int):
     """One simulator run without gaps (a worker of ``run_images``): output words, monitor words."""
     r = design.run({"in0_V": feed}, {"out0_V": out_beats}, monitor_beats={mon: mon_beats} if mon else None)
@@ -162,7 +173,7 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
     The result keeps the simulated labels / output integers under ``_labels`` / ``_scores``."""
     from flows.exactness import stage_input
     from flows.float_tail import tail_label
-    from hw.sim.axis import pack_words, unpack_words
+    from hw.sim.axis import pack_words
     from hw.stitch import link_name, stitch
 
     images = len(p)
@@ -228,13 +239,8 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
                         for e in st.fifo_edges()]}
     layers, streams = [], {}
     for k, t in enumerate(internal):
-        e = st.edge(t)
-        op = st.ops[e.src[0]]
-        dt = op.get_output_datatype(e.src[1])  # InsertDWC leaves its new tensors unannotated
-        got = unpack_words(r.monitors[f"mon{k}"], dt.bitwidth(), op.get_folded_output_shape(e.src[1])[-1], dt.signed())
-        streams[t] = got.reshape(n_gap if t == scores_t else k_layers, -1)
-        if dt.name == "BIPOLAR":
-            streams[t] = 2 * streams[t] - 1
+        op = st.ops[st.edge(t).src[0]]
+        streams[t] = _monitor_values(st, t, r.monitors[f"mon{k}"], n_gap if t == scores_t else k_layers)
         want = np.stack([np.asarray(c[t]).reshape(-1) for c in ctxs[:k_layers]]).astype(np.int64)
         layers.append({"layer": op.onnx_node.name, "op_type": op.onnx_node.op_type, "tensor": t,
                        "equal": bool(np.array_equal(streams[t][:k_layers], want)), "images": k_layers,
@@ -267,11 +273,7 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
         for (a, b), (words, mwords, _) in zip(ranges, runs):
             outs.append(_out_values(st, words, out_dt, b - a))
             if mon:
-                e = st.edge(scores_t)
-                op = st.ops[e.src[0]]
-                dt = op.get_output_datatype(e.src[1])
-                streams[scores_t] = np.concatenate([streams[scores_t], unpack_words(
-                    mwords, dt.bitwidth(), op.get_folded_output_shape(e.src[1])[-1], dt.signed()).reshape(b - a, -1)])
+                streams[scores_t] = np.concatenate([streams[scores_t], _monitor_values(st, scores_t, mwords, b - a)])
         sim_cycles = sum(c for *_, c in runs)
         timings["sim_rest_s"] = round(time.perf_counter() - t0, 2)
         timings["sim_rest_cycles"] = sim_cycles

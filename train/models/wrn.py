@@ -246,7 +246,7 @@ class ClassifierHead:
         """Scale of the quantized class scores, or None when the head is not quantized."""
         if self.cfg.head_bits is None:
             return None
-        return float(self.head_quant.act_quant.scale())
+        return float(self.head_quant.act_quant.scale().detach())
 
 
 class WRN(ClassifierHead, nn.Module):
