@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import helper
 
+from flows.streamline import _base_op
 from train.errors import UserError
 
 from train.export import INTEGER_TOL  # |value / scale - nearest integer| below it counts as integer
@@ -36,9 +37,9 @@ from train.export import INTEGER_TOL  # |value / scale - nearest integer| below 
 SCALE_PRESERVING = {"Relu", "MaxPool", "MaxPoolNHWC", "Reshape", "Flatten", "Transpose", "Identity", "Squeeze",
                     "Unsqueeze", "Im2Col", "Pad"}
 # FINN hardware layers with integer outputs (scale 1) whatever they compute
-FINN_INTEGER_OPS = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
+FINN_INTEGER_OPS = ("MVAU", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
                     "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "StreamingConcat",
-                    "StreamingDataWidthConverter", "StreamingFIFO", "MultiThreshold")
+                    "StreamingDataWidthConverter", "StreamingFIFO")
 LABEL_OPS = ("TopK", "LabelSelect")
 
 
@@ -168,7 +169,7 @@ def _spatial_size(model, node) -> int | None:
 def _node_scale(model, node, known: dict) -> IntegerTensor | None:
     """The integer scale of ``node``'s first output from those of its inputs, or None."""
     op, out = node.op_type, node.output[0]
-    base = op.rsplit("_", 1)[0] if op.endswith(("_hls", "_rtl")) else op
+    base = _base_op(op)
     ins = [known.get(i) for i in node.input]
     x = ins[0] if ins else None
     if op == "Quant" and model.get_initializer(node.input[0]) is None:
@@ -249,7 +250,7 @@ def output_point(model) -> OutputPoint:
     prod = {o: n for n in model.graph.node for o in n.output}
     label_node = None
     t, tail = out, []
-    if t in prod and prod[t].op_type.split("_")[0] in LABEL_OPS:
+    if t in prod and _base_op(prod[t].op_type) in LABEL_OPS:
         label_node = prod[t].name
         t = prod[t].input[0]
     # walk back along the first non-constant input until an integer tensor
@@ -265,6 +266,11 @@ def output_point(model) -> OutputPoint:
     return OutputPoint(known[t], label_node, tail[::-1])
 
 
+def _unscaled(v: np.ndarray, t: IntegerTensor, what: str) -> np.ndarray:
+    """value / scale (the scale as the float32 the graph holds), checked integral."""
+    return as_integers(v / np.float64(np.float32(t.scale)) if t.scale != 1.0 else v, what)
+
+
 def read_integers(model, ctx: dict, point: OutputPoint, index: int = 0) -> np.ndarray:
     """The integers at ``point`` of image ``index`` of an executed context, flattened in NHWC
     order (the accelerator's stream order) with unit axes dropped."""
@@ -273,7 +279,7 @@ def read_integers(model, ctx: dict, point: OutputPoint, index: int = 0) -> np.nd
     if t.bias is not None:
         b = np.asarray(model.get_initializer(t.bias), dtype=np.float64)
         v = v - (b.reshape((-1,) + (1,) * (v.ndim - 2)) if v.ndim > 2 else b)
-    ints = as_integers(v / np.float64(np.float32(t.scale)) if t.scale != 1.0 else v, f"{t.name} / scale")
+    ints = _unscaled(v, t, f"{t.name} / scale")
     layout = model.get_tensor_layout(t.name)
     nchw = ints.ndim == 4 and not (layout is not None and list(layout) == ["N", "H", "W", "C"])
     return (ints.transpose(0, 2, 3, 1) if nchw else ints).reshape(-1)
@@ -329,7 +335,7 @@ def quantizer_integers(model, ctx: dict, known: dict, index: int = 0) -> list[np
         if node.op_type in ("Quant", "BipolarQuant") and node.output[0] in known:
             t = known[node.output[0]]
             v = np.asarray(ctx[t.name], dtype=np.float64)[index:index + 1]
-            out.append(as_integers(v / np.float64(np.float32(t.scale)), node.name))
+            out.append(_unscaled(v, t, node.name))
     return out
 
 
