@@ -60,7 +60,7 @@ def markdown(r: dict) -> str:
 
 
 def main() -> int:
-    from train.atomic import write_json, write_text
+    from common.atomic import write_json, write_text
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.atomic import write_json, write_text  # noqa: E402
 from hw.synth import family_for_part, synthesize  # noqa: E402
-from train.atomic import write_json, write_text  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

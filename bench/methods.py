@@ -25,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from train.yamlfile import read_yaml  # noqa: E402  (after the path: bench/ runs as a script)
+from common.yamlfile import read_yaml  # noqa: E402  (after the path: bench/ runs as a script)
+
 METHODS_FILE = ROOT / "bench" / "methods.yaml"
 # The methods are compared on WRN-8-2 (the results in bench/results/ and README are on it).
 METHODS_BASE_CONFIG = "train/configs/fmnist_wrn8_2_w1a2.yaml"
@@ -103,7 +104,7 @@ def main() -> int:
     p.add_argument("--export-images", type=int, default=100)
     p.add_argument("--out", help="default: bench/results/<group>")
     a = p.parse_args()
-    from train.atomic import write_json, write_text
+    from common.atomic import write_json, write_text
     from train.data import load_dataset
 
     methods = load_methods(a.group)

@@ -116,7 +116,7 @@ def main() -> int:
     }
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from train.atomic import write_json, write_text
+    from common.atomic import write_json, write_text
 
     write_json(out.with_suffix(".json"), result)
     md = [f"# Training throughput: {result['model']}, batch {result['batch_size']}, {a.threads} threads", "",

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.atomic import write_json, write_text  # noqa: E402
 from train import DEFAULT_MODEL  # noqa: E402
-from train.atomic import write_json, write_text  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

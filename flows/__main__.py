@@ -96,9 +96,9 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
+    from common.errors import UserError
     from flows.build import VendorStepsNeeded
     from flows.streamline import LoweringError, lowering_message
-    from train.errors import UserError
 
     args = parse_args(argv)
     try:

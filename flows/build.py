@@ -27,11 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.boards import BOARDS_DIR, Board, load_board
-from flows.folding import DEFAULT_MARGIN, check_margin
+from common.atomic import atomic_path, write_json
+from common.boards import BOARDS_DIR, DEFAULT_MARGIN, Board, check_margin, load_board
+from common.errors import UserError
 from train import DEFAULT_CONFIG
-from train.atomic import atomic_path, write_json
-from train.errors import UserError
 
 STAGES = ("qonnx", "finn", "streamlined", "hw", "dataflow", "folded")
 # finn-plus 1.6.1's default steps after step_hw_codegen, in order (its step_generate_hardware
@@ -107,7 +106,8 @@ def require_quantized_activations(model, path: Path) -> None:
 
 def dataflow_config(b: Build, vendor: bool = False):
     """FINN's build config for this board; vendor=True asks for the bitfile and its package."""
-    from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType as Out, ShellFlowType
+    from finn.builder.build_dataflow_config import DataflowBuildConfig, ShellFlowType
+    from finn.builder.build_dataflow_config import DataflowOutputType as Out
 
     outputs = [Out.ESTIMATE_REPORTS]
     if vendor:

@@ -26,18 +26,13 @@ from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flows.boards import Board
-from train.errors import UserError
+from common.boards import DEFAULT_MARGIN, Board, DesignTooLarge, check_margin  # noqa: F401 (re-exported)
+from common.errors import UserError
 
-DEFAULT_MARGIN = 0.15
 CHECKED = ("LUT", "BRAM36", "DSP", "URAM")  # resources FINN estimates per node
 MOST_FOLDED_TARGET = 2 ** 62  # a cycles-per-frame target every layer meets at PE = SIMD = 1
 SEARCH_PRECISION = 1.02  # stop when the fitting and non-fitting targets are within 2%
 TABLE_ROWS = 15  # layers listed in an overflow table before "... and N more"
-
-
-class DesignTooLarge(UserError):
-    """The design does not fit the board; the message carries a per-layer table."""
 
 
 @dataclass
@@ -118,11 +113,6 @@ def layer_estimates(model: ModelWrapper, fpga_part: str) -> list[LayerEstimate]:
 
 def resource_totals(layers: list[LayerEstimate]) -> dict[str, float]:
     return {kind: sum(getattr(layer, kind) for layer in layers) for kind in CHECKED}
-
-
-def check_margin(margin: float) -> None:
-    if not 0 <= margin < 1:
-        raise UserError(f"--margin must be in [0, 1), got {margin}")
 
 
 def budget_for(board: Board, margin: float) -> dict[str, float]:

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import helper
 
+from common.errors import UserError
 from flows.streamline import _base_op
-from train.errors import UserError
-
 from train.export import INTEGER_TOL  # |value / scale - nearest integer| below it counts as integer
+
 # ops that pass an integer tensor through with its scale unchanged
 SCALE_PRESERVING = {"Relu", "MaxPool", "MaxPoolNHWC", "Reshape", "Flatten", "Transpose", "Identity", "Squeeze",
                     "Unsqueeze", "Im2Col", "Pad"}

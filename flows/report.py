@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from common.atomic import atomic_path, write_json, write_text
 from flows.folding import CHECKED as RESOURCES  # the resource kinds FINN estimates per node
-from train.atomic import atomic_path, write_json, write_text
 
 JSON, MD, PNG = "report.json", "report.md", "report.png"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.boards import load_board
+from common.boards import load_board
+from common.errors import UserError
 from flows.build import build_dir_for, load_model, require_quantized_activations
 from flows.exactness import CHECKED_STAGES
-from train.errors import UserError
 
 NOTE = ("dataflow/folded stages: specialized HLS/RTL layers, simulated by `python -m hw verify` "
         "(Verilator, or cppsim with --sim cppsim)")

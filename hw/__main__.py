@@ -32,10 +32,10 @@ def main(argv=None) -> int:
                    help="simulator processes for the images after the first 100 (--sim rtl; default: 2 or the CPUs)")
     args = p.parse_args(argv)
 
+    from common.errors import UserError
     from flows.finn_env import import_finn
     from flows.streamline import LoweringError, lowering_message
     from hw.sim.verilator import BuildError, Stall, VerilatorMissing
-    from train.errors import UserError
 
     try:
         import_finn(args.out / ".finn")

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.errors import UserError
 from hw.sim.node import ensure_hdl, stream_inputs
-from train.errors import UserError
 from hw.sim.verilator import Stream, VerilatedDesign
 
 FIFO_FILE = Path(__file__).resolve().parent / "rtl" / "stream_fifo.sv"

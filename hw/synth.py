@@ -58,10 +58,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flows.boards import RESOURCE_KINDS, load_board
-from flows.folding import DesignTooLarge, check_margin
-from train.atomic import write_json, write_text
-from train.errors import UserError
+from common.atomic import write_json, write_text
+from common.boards import RESOURCE_KINDS, DesignTooLarge, check_margin, load_board
+from common.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO / "build" / "yowasp"  # YoWASP's compiled WebAssembly
@@ -166,7 +165,7 @@ class SynthResult:
     cached: bool = False  # the result of an earlier identical run (see synthesize's cache)
 
     def resources(self) -> dict[str, float]:
-        """The board-budget kinds (flows.boards.RESOURCE_KINDS)."""
+        """The board-budget kinds (common.boards.RESOURCE_KINDS)."""
         return {kind: getattr(self, kind) for kind in RESOURCE_KINDS}
 
     def as_dict(self) -> dict:
@@ -543,7 +542,7 @@ def markdown_lines(d: dict, title: str | None = None, level: int = 1) -> list[st
 
 
 def budget_of(board_resources: dict[str, float], margin: float = 0.0) -> dict[str, float]:
-    """The part of a board's resources (flows.boards Board.resources) a design may use."""
+    """The part of a board's resources (common.boards Board.resources) a design may use."""
     check_margin(margin)
     return {k: float(board_resources[k]) * (1 - margin) for k in RESOURCE_KINDS if k in board_resources}
 

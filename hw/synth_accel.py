@@ -22,8 +22,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from common.errors import UserError
 from hw.synth import SynthReport, family_for_part, synthesize_layers, yosys_command
-from train.errors import UserError
 
 FIFO_KIND = "FIFO (hw/rtl/stream_fifo.sv)"
 # files a layer's RTL reads while it is elaborated ($readmemh of finn-rtllib's thresholds); they lie
@@ -104,7 +104,7 @@ def synthesize_accelerator(model, board, workdir: str | Path, *, margin: float =
                            fifo_depths: dict[str, int] | None = None, timeout: float | None = None,
                            yosys=None, progress=None) -> SynthReport:
     """Per-layer yosys estimate of the code-generated partition ``model`` for ``board``
-    (flows.boards.Board); FIFOs too when ``fifo_depths`` (link -> depth, see fifo_links) is given. Layers
+    (common.boards.Board); FIFOs too when ``fifo_depths`` (link -> depth, see fifo_links) is given. Layers
     without RTL or rejected by yosys are listed in ``report.failed``."""
     from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
     from qonnx.custom_op.registry import getCustomOp

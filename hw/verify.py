@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from qonnx.transformation.base import Transformation
 
+from common.atomic import write_json, write_text
+from common.errors import UserError
 from hw.fifo_sizing import FIFO_MARGIN, SHRINK_CAPS, SIZING_IMAGES, size_fifos, steady_interval
-from train.atomic import write_json, write_text
-from train.errors import UserError
 
 LAYER_IMAGES = 3     # images whose every layer output is compared
 GAP_IMAGES = 100     # images run with input gaps and back-pressure, every stream monitored
@@ -77,7 +77,7 @@ def verify_accelerator(model_path, board_name: str = "pynq-z2", out="build", che
     """`make verify`'s whole-accelerator half: build, simulate, compare, report."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from flows.boards import load_board
+    from common.boards import load_board
     from flows.build import build, build_dir_for
     from flows.finn_env import finn_log_to
     from flows.verify import prepare_verification

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from train.atomic import write_json, write_text
-from train.errors import UserError
+from common.atomic import write_json, write_text
+from common.errors import UserError
 
 LAYER_IMAGES = 3  # images whose every layer output is compared (all images: labels and scores)
 
@@ -110,7 +110,7 @@ def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build",
     """`make verify HW=cppsim`'s whole-accelerator half: build (HLS backend), compile, run, compare, report."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from flows.boards import load_board
+    from common.boards import load_board
     from flows.build import build, build_dir_for
     from flows.finn_env import finn_log_to
     from flows.verify import prepare_verification

@@ -135,8 +135,9 @@ def warmed_bethge(arch: str, seed: int = 0, size: int = 12, **cfg):
 def verification_for(model_path, x_uint8, brevitas=None):
     """flows.verify.prepare_verification of an exported model on the given images (pixels / 255,
     passed as an --inputs file), with this project's Brevitas model compared too where given."""
-    import numpy as np
     from pathlib import Path
+
+    import numpy as np
 
     from flows.exactness import brevitas_reference
     from flows.verify import prepare_verification

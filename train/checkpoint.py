@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
 
-from train.atomic import torch_save
+from common.atomic import torch_save
+from common.errors import UserError
 from train.config import with_defaults
-from train.errors import UserError
 from train.models.wrn import WRN, build_model
 
 FORMAT = "wrn1bit-checkpoint/1"

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.errors import UserError
 from train.config import DEFAULT_CONFIG, load_config
-from train.errors import UserError
 
 
 def parse_args(argv=None) -> argparse.Namespace:

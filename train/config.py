@@ -11,13 +11,12 @@ from pathlib import Path
 
 import yaml
 
+from common.errors import UserError
+from common.yamlfile import load_yaml_text, read_yaml
 from train import CONFIG_DIR, DEFAULT_CONFIG  # noqa: F401  (re-exported)
 from train.distill import validate as validate_distill
-from train.errors import UserError
 from train.models.wrn import ModelConfig
 from train.optim import validate as validate_optim
-from train.yamlfile import load_yaml_text, read_yaml
-
 
 DEFAULTS: dict = {
     "name": None,  # defaults to the config file's stem

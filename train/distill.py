@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from train.errors import UserError
+from common.errors import UserError
 
 
 def validate(cfg: dict) -> None:

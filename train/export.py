@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.atomic import atomic_path, write_json, write_text
+from common.atomic import atomic_path, write_json, write_text
+from common.errors import UserError
 from train.checkpoint import load_checkpoint, model_from_checkpoint
-from train.errors import UserError
 
 INTEGER_TOL = 0.05  # a float output counts as integer-valued if within this of an integer
 # bwn / bwn_learned scales: Brevitas computes mean |w| (or 2 ** the learned log2-scale) in float32,
@@ -34,8 +34,8 @@ SCALE_RTOL = 1e-6
 def export_qonnx(model: torch.nn.Module, image_shape: tuple[int, int, int], path: Path) -> Path:
     """Export with Brevitas, then tidy the graph with qonnx (shapes, names, constant folding)."""
     from brevitas.export import export_qonnx as brevitas_export_qonnx
-    from qonnx.util.cleanup import cleanup_model
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
 
     model = model.cpu().eval()
     with atomic_path(path) as tmp:

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from train.errors import UserError
+from common.errors import UserError
 from train.quant import he_std
 
 OPTIMIZERS = ("sgd", "adam")

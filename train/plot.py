@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.atomic import atomic_path
+from common.atomic import atomic_path
 
 
 def plot_history(history: list[dict], path: str | Path, title: str,

@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from train.atomic import torch_save, write_json, write_text
+from common.atomic import torch_save, write_json, write_text
+from common.errors import UserError
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.data import load_dataset
-from train.errors import UserError
 from train.trainer import evaluate, to_float
 
 

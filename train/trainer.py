@@ -19,12 +19,12 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from train.atomic import write_json, write_text
+from common.atomic import write_json, write_text
+from common.errors import UserError
 from train.checkpoint import init_from_checkpoint, load_checkpoint, restore_quant_stats, save_checkpoint
 from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
 from train.distill import Distiller
-from train.errors import UserError
 from train.models.wrn import build_model, count_conv_weights
 from train.optim import build_optimizer, rounding_generator, weight_update_hook
 from train.plot import plot_history

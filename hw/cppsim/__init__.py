@@ -15,11 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from hw.cppsim.toolchain import (  # noqa: F401  (the package's interface)
-    VITIS_LINK_LIBS, CppSimBuildError, CppSimUnavailable, finn_hlslib_dir, include_flags, missing_cppsim_tools,
-    missing_header_tools, require_cppsim, toolchain_dir, vitis_free_env,
+    VITIS_LINK_LIBS,
+    CppSimBuildError,
+    CppSimUnavailable,
+    finn_hlslib_dir,
+    include_flags,
+    missing_cppsim_tools,
+    missing_header_tools,
+    require_cppsim,
+    toolchain_dir,
+    vitis_free_env,
 )
-from train.errors import UserError
 
 # FINN 1.6.1 emits these layers' C++ for one image per call (``AccPool_Batch<...>(in0_V, out0_V,
 # 1)``, ``LabelSelect_Batch<...>(in0_V, out0_V, 1)``, ``Pool_batch<one image's beats, K>``): in

@@ -38,7 +38,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from train.errors import UserError
+from common.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO / "build" / "cppsim-toolchain"

@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 from qonnx.core.datatype import DataType
 from qonnx.util.basic import calculate_matvec_accumulator_range
-
-from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 
 from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header

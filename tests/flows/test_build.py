@@ -15,12 +15,12 @@ import pytest
 import torch
 import yaml
 
-from flows.boards import BOARDS_DIR, known_boards, load_board
+from common.boards import BOARDS_DIR, known_boards, load_board
+from common.errors import UserError
 from flows.build import STAGES, VendorStepsNeeded, build
 from flows.folding import CHECKED, DesignTooLarge, budget_for, search_folding
 from tests.flows.test_lowering import SIZE, lowered, small_wrn
 from train import DEFAULT_CONFIG
-from train.errors import UserError
 from train.export import export_qonnx
 
 REPO = Path(__file__).resolve().parents[2]

@@ -213,8 +213,8 @@ def test_node_that_cannot_be_lowered_is_named(tmp_path):
     """A float scale left after the thresholds: convert_to_hw refuses it, naming the node."""
     from qonnx.core.data_layout import NHWC
     from qonnx.core.datatype import DataType
-    from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.util.basic import qonnx_make_model
 
     from flows.finn_env import import_finn

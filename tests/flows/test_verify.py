@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from common.errors import UserError
 from flows.verify import prepare_verification, verify_flow
 from tests.fixtures import export_user_model, pattern_images, user_resnet
-from train.errors import UserError
 
 
 @pytest.fixture(scope="module")

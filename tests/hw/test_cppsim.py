@@ -26,8 +26,15 @@ import pytest
 from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
-    as_rtl, assert_equal_ints, finn, finn_reference, needs_verilator, one_node_model, random_values,  # noqa: F401
-    simulate, specialized_node,
+    as_rtl,  # noqa: F401
+    assert_equal_ints,
+    finn,
+    finn_reference,
+    needs_verilator,
+    one_node_model,
+    random_values,
+    simulate,
+    specialized_node,
 )
 
 slow = pytest.mark.slow
@@ -234,9 +241,8 @@ def test_labelselect_ties_at_minimum(cppsim):
     (16, 4, 1, 1, "INT8", "INT8"),       # fully folded
 ))
 def test_mvau_binary_weights(cppsim, mw, mh, pe, simd, idt, out):
-    from tests.hw.custom_op.test_mvau_bipolar_rtl import ACTIVATIONS, as_rtl as mvau_as_rtl
-
-    from tests.hw.custom_op.test_mvau_bipolar_rtl import mvau_model
+    from tests.hw.custom_op.test_mvau_bipolar_rtl import ACTIVATIONS, mvau_model
+    from tests.hw.custom_op.test_mvau_bipolar_rtl import as_rtl as mvau_as_rtl
 
     model, x, _ = mvau_model(mw, mh, pe, simd, idt, out, vec_shape=(3, 5, 5), seed=4)
     w = model.get_initializer("weights").astype(np.int64)
@@ -382,6 +388,7 @@ def test_window_then_pool(cppsim, ch, pe):
     ConvolutionInputGenerator_rtl in Verilator, its output stream into Pool_hls in cppsim, with
     the window's SIMD = the pool's PE as FINN's SetFolding sets them; equal to numpy's max pool."""
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
     from hw.sim.node import ensure_hdl, node_design, simulate_node
 
     idt, k, ihw, images = DataType["UINT2"], 2, 6, 2
@@ -412,8 +419,8 @@ def one_hls_node_model():
 
 
 def test_missing_finn_hlslib_is_one_line(finn_deps_at, tmp_path):
+    from common.errors import UserError
     from hw.cppsim import CppSimUnavailable, compile_cppsim
-    from train.errors import UserError
 
     empty = tmp_path / "deps"
     empty.mkdir()

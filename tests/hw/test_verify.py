@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from flows.boards import load_board
+from common.boards import load_board
 from flows.build import build, build_dir_for
 from hw.sim import Stall, pack_words, verilator_available
 from tests.flows.test_lowering import SIZE, small_wrn

@@ -22,7 +22,7 @@ from tests.hw.test_cppsim import stream_order
 def hls_build(brevitas, root, name):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from flows.boards import load_board
+    from common.boards import load_board
     from flows.build import build, build_dir_for
     from tests.flows.test_lowering import SIZE
     from train.export import export_qonnx
@@ -81,11 +81,11 @@ def test_binarydensenet_hls_accelerator(cppsim, tmp_path):
 def test_window_stream_order_matches_the_depthwise_layout(finn):
     """window_stream_order puts FINN's [kernel][channel] tensor in the [fold][kernel][PE] order
     of a depthwise window, and leaves a standard window alone; checked on labelled elements."""
+    from qonnx.core.datatype import DataType
     from qonnx.custom_op.registry import getCustomOp
 
     from hw.verify_cppsim import window_stream_order
     from tests.hw.custom_op.stream_layer_util import one_node_model
-    from qonnx.core.datatype import DataType
 
     k2, ch, pe = 4, 6, 2
     dt = DataType["UINT8"]

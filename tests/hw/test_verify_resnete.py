@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from flows.boards import load_board
+from common.boards import load_board
 from flows.build import build, build_dir_for
 from hw.sim import verilator_available
 from tests.fixtures import warmed_bethge

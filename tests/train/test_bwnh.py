@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
 
+from common.errors import UserError
 from tests.fixtures import pattern_images, write_idx_set
 from train.bwnh.cli import main as bwnh_main
 from train.bwnh.convert import bwnh_from_checkpoint, load_binary_init
@@ -20,7 +21,6 @@ from train.bwnh.layerwise import binarize
 from train.checkpoint import save_checkpoint
 from train.config import load_config
 from train.data import datasets, load_dataset
-from train.errors import UserError
 from train.models.wrn import build_model
 
 

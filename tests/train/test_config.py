@@ -1,7 +1,7 @@
 import pytest
 
+from common.errors import UserError
 from train.config import CONFIG_DIR, DEFAULT_CONFIG, load_config, parse_override
-from train.errors import UserError
 
 
 def test_default_config_is_the_hardware_ready_fashion_mnist_wrn():

@@ -9,9 +9,9 @@ from onnx import numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
+from common.errors import UserError
 from tests.fixtures import pattern_images, spread_learned_scales
 from train.checkpoint import save_checkpoint
-from train.errors import UserError
 from train.export import check_export, export_checkpoint, export_qonnx
 from train.models.wrn import build_model
 

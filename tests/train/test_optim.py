@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.errors import UserError
 from tests.fixtures import pattern_images
 from train import optim
 from train.config import CONFIG_DIR, load_config
-from train.errors import UserError
 from train.models.wrn import build_model
 
 SR = "train.weight_update=stochastic_rounding"

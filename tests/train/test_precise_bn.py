@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from common.errors import UserError
 from tests.train.test_export import HW, images, warmed_model
 from train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from train.errors import UserError
 from train.export import export_checkpoint
 from train.precise_bn import main, precise_bn_checkpoint, reestimate_batchnorm
 

@@ -5,10 +5,10 @@ import onnx
 import pytest
 import torch
 
+from common.errors import UserError
 from train import DEFAULT_MODEL
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.data import load_dataset
-from train.errors import UserError
 from train.export import check_export
 
 PRETRAINED = DEFAULT_MODEL.with_suffix("")

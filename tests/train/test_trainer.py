@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
+from common.errors import UserError
 from tests.fixtures import pattern_images, write_idx_set
 from train.config import load_config, validate
 from train.data import datasets
-from train.errors import UserError
 from train.trainer import fit
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from train.atomic import torch_save
+from common.atomic import torch_save
+from common.errors import UserError
 from train.config import DEFAULT_CONFIG, load_config
-from train.errors import UserError
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from common.errors import UserError
 from train.bwnh.layerwise import Inputs, LayerResult, binarize
 from train.checkpoint import load_checkpoint, model_from_checkpoint
-from train.errors import UserError
 from train.models.wrn import WRN
 
 

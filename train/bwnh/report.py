@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.atomic import write_json, write_text
+from common.atomic import write_json, write_text
 
 
 def markdown(r: dict) -> str:

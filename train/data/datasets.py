@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from common.errors import UserError
 from train.data import formats
-from train.errors import UserError
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.errors import UserError
+from common.errors import UserError
 
 _IDX_DTYPES = {0x08: np.uint8}
 

@@ -76,11 +76,11 @@ def finn_reference(model, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
 def as_rtl(model, rtl_op_type: str):
     """A copy of the one-node model with its node switched to this project's RTL op; returns
     (model, op) with the op's HDL generated."""
-    from hw.sim.node import ensure_hdl
-
     import copy
 
     from qonnx.core.modelwrapper import ModelWrapper
+
+    from hw.sim.node import ensure_hdl
 
     model = ModelWrapper(copy.deepcopy(model.model))
     node = model.graph.node[0]

@@ -7,8 +7,17 @@ import pytest
 from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
-    as_rtl, assert_equal_ints, finn, finn_reference, needs_verilator, one_node_model,  # noqa: F401
-    RTL_DOMAIN, random_values, simulate, specialized_node, steady_cycles_per_image,
+    RTL_DOMAIN,
+    as_rtl,  # noqa: F401
+    assert_equal_ints,
+    finn,
+    finn_reference,
+    needs_verilator,
+    one_node_model,
+    random_values,
+    simulate,
+    specialized_node,
+    steady_cycles_per_image,
 )
 
 pytestmark = needs_verilator

@@ -7,8 +7,16 @@ import pytest
 from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
-    as_rtl, assert_equal_ints, finn, finn_reference, needs_verilator, one_node_model,  # noqa: F401
-    random_values, simulate, specialized_node, steady_cycles_per_image,
+    as_rtl,  # noqa: F401
+    assert_equal_ints,
+    finn,
+    finn_reference,
+    needs_verilator,
+    one_node_model,
+    random_values,
+    simulate,
+    specialized_node,
+    steady_cycles_per_image,
 )
 
 pytestmark = needs_verilator

@@ -107,10 +107,10 @@ def execute(model, x):
 
 def as_rtl(model):
     """The same node as this project's RTL op."""
-    import hw.custom_op.mvau_bipolar_rtl  # noqa: F401  (registers MVAUBipolar_rtl)
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
+    import hw.custom_op.mvau_bipolar_rtl  # noqa: F401  (registers MVAUBipolar_rtl)
     from hw.sim.node import ensure_hdl
 
     rtl = ModelWrapper(copy.deepcopy(model.model))

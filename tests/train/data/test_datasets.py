@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fixtures import (pattern_images, write_cifar, write_idx_set, write_mnist_pickle,
-                            write_svhn)
+from common.errors import UserError
+from tests.fixtures import pattern_images, write_cifar, write_idx_set, write_mnist_pickle, write_svhn
 from train.data import datasets, load_dataset
 from train.data.formats import read_idx
-from train.errors import UserError
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from train.errors import UserError
+from common.errors import UserError
 
 
 class _StrictLoader(yaml.SafeLoader):

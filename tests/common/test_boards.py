@@ -1,7 +1,7 @@
 import pytest
 
-from flows.boards import BOARDS_DIR, known_boards, load_board
-from train.errors import UserError
+from common.boards import BOARDS_DIR, known_boards, load_board
+from common.errors import UserError
 
 REQUIRED = ["pynq-z2", "pynq-z1", "zcu104", "ultra96-v2", "kv260", "u250"]
 

@@ -1,17 +1,28 @@
 """Boards are data: one YAML file per board under boards/ (FINN name, part, shell flow,
-clock, resource budget). This module reads and checks them."""
+clock, resource budget). This module reads and checks them, and says what a design may use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.errors import UserError
-from train.yamlfile import read_yaml
+from common.errors import UserError
+from common.yamlfile import read_yaml
 
 BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 RESOURCE_KINDS = ("LUT", "FF", "BRAM36", "DSP", "URAM")
 SHELL_FLOWS = ("vivado_zynq", "vitis_alveo")
+# The share of every resource a build leaves free by default (FINN's estimates are estimates).
+DEFAULT_MARGIN = 0.15
+
+
+class DesignTooLarge(UserError):
+    """The design does not fit the board; the message carries a per-layer table."""
+
+
+def check_margin(margin: float) -> None:
+    if not 0 <= margin < 1:
+        raise UserError(f"--margin must be in [0, 1), got {margin}")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from train.errors import UserError
-from train.yamlfile import load_yaml_text, read_yaml
+from common.errors import UserError
+from common.yamlfile import load_yaml_text, read_yaml
 
 
 @pytest.mark.parametrize("text", [
