@@ -227,7 +227,7 @@ def synthesis_estimate(b: Build, model, codegen: dict, progress=None) -> dict:
         return {"skipped": "not run (--no-synth, or a build made for `make verify`; `make bitstream` runs it)"}
     if not codegen.get("ok"):
         return {"skipped": "not run: FINN's code generation failed, there is no RTL to synthesize"}
-    from hw.synth_accel import synthesis_section
+    from hw.synth.accelerator import synthesis_section
 
     with _Timer(b.timings, "synthesis"):
         return synthesis_section(model, b.board, b.build_dir, jobs=b.synth_jobs, progress=progress)

@@ -190,7 +190,7 @@ def toolchain_dir(out: str | Path | None = None) -> Path:
     (inc / "README").write_text(
         f"Written by hw/cppsim: hls4ml {HLS4ML_VERSION}'s ap_types headers (Apache-2.0, see their headers; "
         f"{', '.join(WRAPPED)} moved to hls4ml/; {', '.join(n for n, _, _ in HEADER_PATCHES)} with one line added, "
-        f"see HEADER_PATCHES in hw/cppsim/__init__.py), and {', '.join(shims)} from hw/cppsim/include/. "
+        f"see HEADER_PATCHES in hw/cppsim/toolchain.py), and {', '.join(shims)} from hw/cppsim/include/. "
         "This folder is passed to FINN as XILINX_HLS for its cppsim compile line.\n")
     for sub, libs in VITIS_LINK_LIBS.items():
         (tmp / sub).mkdir(parents=True)

