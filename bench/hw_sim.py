@@ -68,7 +68,7 @@ def single_mvu(vectors: int, work: Path) -> dict:
 
 
 def accelerator(images: int, work: Path) -> dict:
-    from hw.verify import verify_accelerator
+    from flows.verify_rtl import verify_accelerator
 
     r = verify_accelerator(DEFAULT_MODEL, "pynq-z2", work, images=images)
     t = r["timings"]

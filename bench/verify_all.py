@@ -2,7 +2,7 @@
 
     python bench/verify_all.py [--model train/pretrained/fmnist_wrn8_3_w1a2.onnx] [--processes 2]
 
-What `make verify VERIFY_IMAGES=all` runs (hw.verify.verify_accelerator with images="all"): the
+What `make verify VERIFY_IMAGES=all` runs (flows.verify_rtl.verify_accelerator with images="all"): the
 vendor-free build, FIFO sizing, the first 100 images with input gaps / back-pressure and every
 stream monitored, then every other test image without gaps in --processes simulator processes;
 labels and output integers of every image against the QONNX model (and Brevitas where the
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--processes", type=int, default=2)
     args = p.parse_args(argv)
     from flows.finn_env import import_finn
-    from hw.verify import verify_accelerator
+    from flows.verify_rtl import verify_accelerator
 
     with tempfile.TemporaryDirectory() as tmp:
         import_finn(Path(tmp) / ".finn")

@@ -137,7 +137,7 @@ class _Timer:
 
 def lower(b: Build, cfg) -> dict:
     """qonnx ... dataflow stages (flows.streamline), each saved as <stage>.onnx."""
-    from flows.streamline import lower_wrn
+    from flows.lowering import lower_wrn
 
     with _Timer(b.timings, "lower"):
         stages = lower_wrn(b.model_path, b.build_dir, cfg=cfg, finn_dir=b.path("codegen"))

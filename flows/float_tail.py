@@ -6,7 +6,7 @@ moves every scalar scale it can into the thresholds and the final TopK; what is 
 last integer tensor is float arithmetic that FINN does not put in hardware (FINN's dataflow
 partition leaves such nodes in the parent graph, for the host).
 
-``SplitFloatTail`` cuts the graph there: the model keeps the integer part, whose output is that
+``flows.transformation.float_tail`` cuts the graph there (``split_tail``): the model keeps the integer part, whose output is that
 last integer tensor (the accelerator's output stream), and the float nodes become a small model
 of their own, kept in the integer model's metadata (``float_tail``; one serialized ONNX model)
 so that it travels with the (model, cfg) -> model steps. ``execute_with_tail`` runs both.
@@ -20,8 +20,9 @@ import copy
 import numpy as np
 from onnx import ModelProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.transformation.base import Transformation
 from qonnx.util.basic import qonnx_make_model
+
+from flows.graph import LoweringError
 
 TAIL_PROP = "float_tail"
 LAYOUT_OPS = ("Transpose", "Reshape", "Flatten")
@@ -34,8 +35,6 @@ def _is_integer(model, name: str) -> bool:
 def find_float_tail(model) -> tuple[list, str | None]:
     """The float nodes (a non-integer input, or downstream of one) in graph order, and the one
     integer tensor they take from the rest of the graph (None without a tail)."""
-    from flows.streamline import LoweringError
-
     tail, tail_out = [], set()
     for node in model.graph.node:
         ins = [i for i in node.input if i and model.get_initializer(i) is None]
@@ -109,52 +108,6 @@ def split_tail(model, tail: list, boundary: str):
     model.set_tensor_datatype(boundary, dt)
     model.set_metadata_prop(TAIL_PROP, base64.b64encode(tail_model.model.SerializeToString()).decode())
     return model
-
-
-def _ancestors(model, tensor: str) -> set:
-    """Names of the nodes ``tensor`` depends on."""
-    seen, todo = set(), [tensor]
-    while todo:
-        node = model.find_producer(todo.pop())
-        if node is not None and node.name not in seen:
-            seen.add(node.name)
-            todo += [i for i in node.input if i]
-    return seen
-
-
-class SplitAtLastIntegerTensor(Transformation):
-    """FINN-ONNX level (before streamlining): everything after the model's last integer-valued
-    tensor (flows.reference.output_point: the tensor the QONNX reference compares) goes to the
-    float tail, so the accelerator outputs exactly that quantity. (Streamlining a per-channel
-    affine after the last binary layer would otherwise fold its signs into the weights, and the
-    accelerator's integers would no longer be the model's.)"""
-
-    def apply(self, model):
-        from flows.reference import output_point
-        from flows.streamline import LoweringError
-
-        point = output_point(model)
-        if not point.float_tail or point.label_node is not None:
-            return model, False
-        keep = _ancestors(model, point.tensor.name)
-        tail = [n for n in model.graph.node if n.name not in keep]
-        made = {o for n in tail for o in n.output}
-        for n in tail:
-            for i in n.input:
-                if i and model.get_initializer(i) is None and i not in made and i != point.tensor.name:
-                    raise LoweringError(n, f"the float part after {point.tensor.name} also takes {i}")
-        return split_tail(model, tail, point.tensor.name), False
-
-
-class SplitFloatTail(Transformation):
-    """Streamlined level: move the float tail (what is left after the last integer tensor: the
-    scale streamlining could not absorb, a layout Transpose) into the model's float tail."""
-
-    def apply(self, model):
-        tail, boundary = find_float_tail(model)
-        if not tail:
-            return model, False
-        return split_tail(model, tail, boundary), False
 
 
 def float_tail_of(model) -> ModelWrapper | None:

@@ -6,7 +6,7 @@ Verification compares the accelerator with the QONNX file itself (executed with 
   * inputs: the accelerator takes integers. They come from the model's own input quantizer
     (``InputQuantizer``: the Quant node at the graph input, unsigned, zero point 0, any scalar
     scale): p = Quant(x) / scale, computed with qonnx's quant function. The QONNX model takes the
-    float x; every lowered graph (whose input quantizer became a scale, flows.streamline.IntegerInput)
+    float x; every lowered graph (whose input quantizer became a scale, flows.transformation.integer_input.IntegerInput)
     takes p.
   * integers compared: the last integer-valued tensor before any float tail. ``integer_scales``
     follows integrality through a graph: a quantizer's output is an integer times its scale c;
@@ -30,7 +30,7 @@ import numpy as np
 from onnx import helper
 
 from common.errors import UserError
-from flows.streamline import _base_op
+from flows.graph import base_op
 from train.export import INTEGER_TOL  # |value / scale - nearest integer| below it counts as integer
 
 # ops that pass an integer tensor through with its scale unchanged
@@ -169,7 +169,7 @@ def _spatial_size(model, node) -> int | None:
 def _node_scale(model, node, known: dict) -> IntegerTensor | None:
     """The integer scale of ``node``'s first output from those of its inputs, or None."""
     op, out = node.op_type, node.output[0]
-    base = _base_op(op)
+    base = base_op(op)
     ins = [known.get(i) for i in node.input]
     x = ins[0] if ins else None
     if op == "Quant" and model.get_initializer(node.input[0]) is None:
@@ -250,7 +250,7 @@ def output_point(model) -> OutputPoint:
     prod = {o: n for n in model.graph.node for o in n.output}
     label_node = None
     t, tail = out, []
-    if t in prod and _base_op(prod[t].op_type) in LABEL_OPS:
+    if t in prod and base_op(prod[t].op_type) in LABEL_OPS:
         label_node = prod[t].name
         t = prod[t].input[0]
     # walk back along the first non-constant input until an integer tensor

@@ -3,7 +3,7 @@
 The software reference is the QONNX file as given, run by qonnx (flows.reference); where this
 project's training checkpoint sits beside it (or --checkpoint names one), the Brevitas model is
 compared with that reference too. ``prepare_verification`` is shared with the hardware checks
-(hw.verify, hw.verify_cppsim): it picks the inputs, derives the accelerator's integers from the
+(flows.verify_rtl, flows.verify_cppsim): it picks the inputs, derives the accelerator's integers from the
 model's own input quantizer and runs the references.
 
 Inputs, first that applies: --inputs file.npy (N x C x H x W floats in the model's input range);
@@ -159,8 +159,8 @@ def verify_flow(model_path, board_name: str = "pynq-z2", out="build", checkpoint
                 data: str | None = None, inputs=None) -> dict:
     from flows.exactness import check_exactness, compare_with_brevitas
     from flows.finn_env import finn_log_to
+    from flows.lowering import lower_wrn
     from flows.report import update_report
-    from flows.streamline import lower_wrn
 
     board = load_board(board_name)
     v = prepare_verification(model_path, images, checkpoint, data, inputs)

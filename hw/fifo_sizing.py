@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -145,3 +144,22 @@ def size_fifos(deep, stitch_capped, feed: np.ndarray, out_beats: int, images: in
             sizing.depths, sizing.cap = depths, cap
             break
     return sizing
+
+
+def fifo_sizing_markdown(r: dict) -> str:
+    fs = r.get("fifo_sizing")
+    depths = ", ".join(f"{t}: {d}" for t, d in r["fifo_depths"].items())
+    if fs is None:  # a report written before the shrink step
+        return f"FIFO depths sized by simulation (peak occupancy with deep FIFOs): {depths}"
+    tried = "; ".join((f"cap {t['cap']}" if "cap" in t else f"{t['depths']} depths") + ": "
+                      + (f"II {t['ii']:,.0f}" if "ii" in t else "stalled")
+                      + (" (kept)" if t["kept"] else "") for t in fs["tried"]) or "none"
+    rule = (f"peak occupancy with the input paced at one image per II + {FIFO_MARGIN}"
+            if fs.get("base") == "paced"  # reports written before the paced run have no base
+            else f"peak occupancy + {FIFO_MARGIN}")
+    kept = (f"{rule}, capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
+            if fs["cap"] is not None else rule)
+    paced = f", paced: {fs['paced_depth_beats']:,}" if "paced_depth_beats" in fs else ""
+    return (f"FIFO depths sized by simulation: deep FIFOs give II {fs['deep_ii']:,.0f} cycles/image; "
+            f"tried: {tried}; kept: {kept}, {fs['depth_beats']:,} beats in all "
+            f"(peak depths with the input flooding: {fs['peak_depth_beats']:,}{paced}). Depths: {depths}")

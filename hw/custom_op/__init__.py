@@ -1,29 +1,15 @@
 """This project's RTL layers as FINN custom ops.
 
-Importing this package registers them in FINN's RTL op registry (domain
-``finn.custom_op.fpgadataflow.rtl``), so that FINN's own transformations (code generation,
-estimates, stitched IP) treat them like any finn-rtllib layer.
+Importing this package registers every layer (hw/custom_op/registry.py) in FINN's RTL op
+registry, so that FINN's own transformations (code generation, estimates, stitched IP) treat
+them like any finn-rtllib layer.
 """
 
-from finn.custom_op.fpgadataflow.rtl import custom_op as _finn_rtl_ops
-
-PROJECT_RTL_OPS: dict[str, type] = {}
-
-
-def register(cls):
-    """Class decorator: make ``cls`` resolvable by qonnx's getCustomOp in FINN's RTL domain."""
-    if cls.__name__ in _finn_rtl_ops and _finn_rtl_ops[cls.__name__] is not cls:
-        raise RuntimeError(f"{cls.__name__} is already a FINN RTL op; pick another name")
-    _finn_rtl_ops[cls.__name__] = cls
-    PROJECT_RTL_OPS[cls.__name__] = cls
-    return cls
-
-
-# flake8: noqa: E402  (the layers register themselves on import, after `register` exists)
-from hw.custom_op import (
+from hw.custom_op import (  # noqa: F401  (each layer registers itself on import)
     duplicatestreams_rtl,
     elementwiseaddstreams_rtl,
     globalaccpool_rtl,
     labelselect_rtl,
     mvau_bipolar_rtl,
 )
+from hw.custom_op.registry import PROJECT_RTL_OPS  # noqa: F401  (the package's interface)

@@ -8,8 +8,8 @@ from pathlib import Path
 from finn.custom_op.fpgadataflow.duplicatestreams import DuplicateStreams
 from qonnx.custom_op.registry import getCustomOp
 
-from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 

@@ -11,8 +11,8 @@ from finn.custom_op.fpgadataflow.elementwise_binary import ElementwiseAdd
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 
-from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 
@@ -40,7 +40,7 @@ class ElementwiseAddStreams_rtl(ElementwiseAdd, ProjectRTLBackend):
                     model is not None and model.get_initializer(node.input[ind]) is not None):
                 return f"the {side} operand is a constant, stream_add adds two streams"
         if op.get_nodeattr("mlo_max_iter"):
-            return f"loop-rolled (mlo_max_iter) operation, not supported by stream_add"
+            return "loop-rolled (mlo_max_iter) operation, not supported by stream_add"
         lhs, rhs, out = op.lhs_dtype, op.rhs_dtype, op.out_dtype
         for side, dt in (("lhs", lhs), ("rhs", rhs), ("output", out)):
             if not dt.is_integer():

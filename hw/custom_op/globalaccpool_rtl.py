@@ -9,8 +9,8 @@ from finn.custom_op.fpgadataflow.globalaccpool import GlobalAccPool
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 
-from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 
@@ -45,7 +45,7 @@ class GlobalAccPool_rtl(GlobalAccPool, ProjectRTLBackend):
         if not idt.is_integer():
             return f"input type {idt.name} is not an integer type"
         if idt == DataType["BIPOLAR"]:
-            return f"input type BIPOLAR (streamed as 0/1 bits) is not supported"
+            return "input type BIPOLAR (streamed as 0/1 bits) is not supported"
         odt = op.get_output_datatype()
         need = acc_bits(idt, vecs[1] * vecs[2])
         if odt.signed() != idt.signed() or odt.bitwidth() < need:

@@ -9,8 +9,8 @@ from finn.custom_op.fpgadataflow.labelselect import LabelSelect
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 
-from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 # label_select inserts a beat's PE values into the sorted top-K list in one cycle: PE x K
@@ -43,7 +43,7 @@ class LabelSelect_rtl(LabelSelect, ProjectRTLBackend):
         if not idt.is_integer():
             return f"input type {idt.name} is not an integer type"
         if idt == DataType["BIPOLAR"]:
-            return f"input type BIPOLAR (streamed as 0/1 bits) is not supported"
+            return "input type BIPOLAR (streamed as 0/1 bits) is not supported"
         if not odt.is_integer() or odt.min() > 0 or odt.max() < labels - 1:
             return f"output type {odt.name} cannot hold labels 0..{labels - 1}"
         return None

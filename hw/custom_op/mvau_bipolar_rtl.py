@@ -17,8 +17,8 @@ from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 from qonnx.core.datatype import DataType
 from qonnx.util.basic import calculate_matvec_accumulator_range
 
-from hw.custom_op import register
 from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 MAX_INPUT_BITS = 8

@@ -255,7 +255,7 @@ class VerilatedDesign:
             raise BuildError(f"{Path(cmd[0]).name} failed ({first}); full log: {log}")
 
     def __getstate__(self):
-        """Picklable for simulator worker processes (hw.verify.run_images): the loaded library
+        """Picklable for simulator worker processes (hw.accelerator_sim.run_images): the loaded library
         stays behind; a worker loads its own copy on its first run."""
         return {**self.__dict__, "_lib": None}
 

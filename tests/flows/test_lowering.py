@@ -21,10 +21,13 @@ import torch
 from onnx import TensorProto, helper
 
 from flows.exactness import CHECKED_STAGES, check_exactness, summary
-from flows.streamline import MAX_FUSED_THRESHOLDS, LoweringError, lower_wrn
+from flows.graph import LoweringError
+from flows.lowering import lower_wrn
+from flows.transformation.thresholds import MAX_FUSED_THRESHOLDS
 from tests.fixtures import pattern_images, spread_learned_scales, warmed_bethge
 from train.export import export_qonnx
-from train.models.wrn import _Layers, build_model
+from train.models import build_model
+from train.models.layers import Layers
 
 HW = dict(input_bits=8, residual_bits=4, head_bits=8, shortcut="conv")
 SIZE, IMAGES = 12, 10
@@ -44,7 +47,7 @@ def small_wrn(variant: str, act_bits: int, seed: int = 0, weight_quant: str = "h
                          weight_quant=weight_quant, head_bn_affine=head_bn_affine,
                          **{**HW, "residual_bits": residual_bits}))
     if variant == "stage1":  # keep the first stage's blocks only, and a head for its 16 channels
-        layers = _Layers(m.cfg)
+        layers = Layers(m.cfg)
         m.blocks = m.blocks[:2]
         m.head_bn, m.head_relu, m.head_conv = layers.bn(16), layers.relu(), layers.conv(16, 10, 1)
     m.train()
@@ -218,7 +221,7 @@ def test_node_that_cannot_be_lowered_is_named(tmp_path):
     from qonnx.util.basic import qonnx_make_model
 
     from flows.finn_env import import_finn
-    from flows.streamline import build_config, step_wrn_convert_to_hw
+    from flows.lowering import build_config, step_wrn_convert_to_hw
 
     import_finn(tmp_path / ".finn")
     g = helper.make_graph(
@@ -253,7 +256,7 @@ def test_mvau_thresholds_are_fused_up_to_15_and_standalone_beyond(tmp_path, step
     from qonnx.util.basic import qonnx_make_model
 
     from flows.finn_env import import_finn
-    from flows.streamline import build_config, step_wrn_convert_to_hw
+    from flows.lowering import build_config, step_wrn_convert_to_hw
 
     import_finn(tmp_path / ".finn")
     rng = np.random.default_rng(steps)

@@ -89,24 +89,23 @@ def test_a_model_without_input_quantizer_is_refused_in_one_line(tmp_path, capsys
     import brevitas.nn as qnn
     from brevitas.quant import SignedBinaryWeightPerTensorConst
 
-    from flows.__main__ import main
+    from wrn1bit.cli import main
 
     torch.manual_seed(0)
     m = torch.nn.Sequential(qnn.QuantConv2d(1, 4, 3, bias=False, weight_quant=SignedBinaryWeightPerTensorConst),
                             qnn.QuantReLU(bit_width=2)).eval()
     path = export_user_model(m, tmp_path / "noinput.onnx", in_ch=1, size=8)
-    assert main(["verify", "--model", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert main(["verify-flow", "--model", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {path} has no input quantizer (its input")
 
 
 def test_a_model_the_flow_cannot_lower_is_refused_by_verify_as_by_build(tmp_path, capsys):
-    """A 4-bit-weight conv: build and both verifies print the same one line."""
+    """A 4-bit-weight conv: `wrn1bit build`, `verify-flow` and `verify` print the same one line."""
     import brevitas.nn as qnn
     from brevitas.quant import Uint8ActPerTensorFloat
 
-    from flows.__main__ import main as flows_main
-    from hw.__main__ import main as hw_main
+    from wrn1bit.cli import main
 
     torch.manual_seed(0)
     m = torch.nn.Sequential(qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat),
@@ -114,7 +113,7 @@ def test_a_model_the_flow_cannot_lower_is_refused_by_verify_as_by_build(tmp_path
                             qnn.QuantReLU(bit_width=2)).eval()
     path = export_user_model(m, tmp_path / "w4.onnx", in_ch=1, size=8)
     lines = []
-    for main, argv in ((flows_main, ["build", "--no-synth"]), (flows_main, ["verify"]), (hw_main, ["verify"])):
+    for argv in (["build", "--no-synth"], ["verify-flow"], ["verify"]):
         assert main([*argv, "--model", str(path), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1

@@ -1,4 +1,4 @@
-"""Fixtures of the cppsim tests (tests/hw/test_cppsim.py, test_verify_cppsim.py)."""
+"""Fixtures of the cppsim tests (tests/hw/test_cppsim.py, tests/flows/test_verify_cppsim.py)."""
 
 from __future__ import annotations
 

@@ -1,25 +1,19 @@
-"""Whole-accelerator check: the stitched RTL of a model's dataflow partition, simulated with
-Verilator, against FINN's python execution of the same graph and against the QONNX model as
-given (flows.reference; and Brevitas where this project's checkpoint sits beside it).
+"""The whole accelerator in Verilator: the stitched RTL of a code-generated dataflow partition,
+its FIFOs sized by simulation, run on integer inputs and compared with FINN's python execution
+of the same graph.
 
-Steps (``verify_accelerator``):
-  1. the vendor-free FINN build (flows.build) gives the folded graph with this project's RTL in
-     place of FINN's HLS layers, every layer's generated HDL (codegen.onnx), and tail.onnx where
-     float nodes follow the accelerator's output (flows.float_tail: the host runs them);
-  2. inputs and references (flows.verify.prepare_verification): the model's own input quantizer
-     gives the integers the accelerator takes;
-  3. size the FIFOs by simulation (hw/fifo_sizing.py) on the first images;
-  4. rebuild with every stream between layers monitored and run the first GAP_IMAGES images with
+``simulate_accelerator``:
+  1. size the FIFOs by simulation (hw/fifo_sizing.py) on the first images;
+  2. rebuild with every stream between layers monitored and run the first GAP_IMAGES images with
      random input gaps and output back-pressure: every monitored layer output of the first
      LAYER_IMAGES images must equal the python context;
-  5. a run without gaps on the first TIMING_IMAGES images measures cycles per image;
-  6. the rest of the images (``make verify VERIFY_IMAGES=all``: the whole test set) run without
-     gaps and without monitors but the class scores', split over ``processes`` simulator
-     processes on disjoint image ranges (each from reset: a stream's outputs do not depend on
-     the images before it, so the split changes no value);
-  7. labels and output integers of every image against the QONNX reference (and Brevitas), the
-     first PYTHON_IMAGES also against FINN's python execution; top-1 accuracy of the simulated
-     hardware next to the software's where the inputs have labels. Report: <build>/verify_rtl.{json,md}.
+  3. a run without gaps on the first TIMING_IMAGES images measures cycles per image;
+  4. the rest of the images run without gaps and without monitors but the class scores', split
+     over ``processes`` simulator processes on disjoint image ranges (each from reset: a stream's
+     outputs do not depend on the images before it, so the split changes no value);
+  5. labels and output integers of the first PYTHON_IMAGES against FINN's python execution.
+What the integers are compared with beyond FINN's graph (the QONNX model, Brevitas) is the
+flow's business: flows/verify_rtl.py.
 """
 
 from __future__ import annotations
@@ -30,9 +24,8 @@ from pathlib import Path
 import numpy as np
 from qonnx.transformation.base import Transformation
 
-from common.atomic import write_json, write_text
-from common.errors import UserError
-from hw.fifo_sizing import FIFO_MARGIN, SHRINK_CAPS, SIZING_IMAGES, size_fifos, steady_interval
+from common.boards import Board
+from hw.fifo_sizing import SHRINK_CAPS, SIZING_IMAGES, size_fifos, steady_interval
 
 LAYER_IMAGES = 3     # images whose every layer output is compared
 GAP_IMAGES = 100     # images run with input gaps and back-pressure, every stream monitored
@@ -63,65 +56,8 @@ class PythonExec(Transformation):
         return model, False
 
 
-def load_tail(bdir: Path):
-    """The build's float tail (tail.onnx), or None."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    path = Path(bdir) / "tail.onnx"
-    return ModelWrapper(str(path)) if path.is_file() else None
-
-
-def verify_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None, images=100,
-                       gap_prob: float = 0.1, stall_prob: float = 0.1, seed: int = 0, data=None, inputs=None,
-                       processes: int = 1) -> dict:
-    """`make verify`'s whole-accelerator half: build, simulate, compare, report."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from common.boards import load_board
-    from flows.build import build, build_dir_for
-    from flows.finn_env import finn_log_to
-    from flows.verify import prepare_verification
-
-    if images != "all" and int(images) < 3:
-        raise UserError(f"--images must be at least 3 (the pipeline fills on the first), got {images}")
-    if processes < 1:
-        raise UserError(f"--processes must be at least 1, got {processes}")
-    board = load_board(board_name)
-    v = prepare_verification(model_path, images, checkpoint, data, inputs)
-    build(v.model_path, board_name, out, vendor_free=True)
-    bdir = build_dir_for(v.model_path, board, Path(out))
-    with finn_log_to(bdir / "finn.log"):
-        model = ModelWrapper(str(bdir / "codegen.onnx"))
-        result = simulate_accelerator(model, v.p, board, bdir / "rtl_sim", gap_prob, stall_prob, seed,
-                                      tail=load_tail(bdir), processes=processes)
-    result.update(v.summary())
-    compare_references(result, v)
-    write_reports(bdir, result)
-    return result
-
-
-def _equal_rows(a: np.ndarray, b: np.ndarray) -> int:
+def equal_rows(a: np.ndarray, b: np.ndarray) -> int:
     return int((a == b).all(axis=1).sum()) if a.shape == b.shape else 0
-
-
-def compare_references(result: dict, v) -> None:
-    """Add the comparisons with the QONNX reference (and Brevitas, and the data set's labels)
-    to a simulation result; pops the simulated ``_labels`` / ``_scores``."""
-    labels, scores = np.asarray(result.pop("_labels")), np.asarray(result.pop("_scores"))
-    ref = v.reference.images
-    result["labels_equal_qonnx"] = int((labels == np.array([r.label for r in ref])).sum())
-    result["scores_equal_qonnx"] = _equal_rows(scores, np.stack([r.integers for r in ref]))
-    checks = ["labels_equal_qonnx", "scores_equal_qonnx"]
-    if v.brevitas is not None:
-        result["labels_equal_brevitas"] = int((labels == np.array([r[0] for r in v.brevitas])).sum())
-        result["scores_equal_brevitas"] = _equal_rows(scores, np.stack([r[1] for r in v.brevitas]))
-        checks += ["labels_equal_brevitas", "scores_equal_brevitas"]
-    if v.labels is not None:
-        y = np.asarray(v.labels)
-        result["accuracy"] = {"hardware": round(float((labels == y).mean()), 6),
-                              "qonnx": round(float((np.array([r.label for r in ref]) == y).mean()), 6)}
-    n = result["images"]
-    result["passed"] = result["passed"] and all(result[k] == n for k in checks)
 
 
 def _out_values(st, words: np.ndarray, out_dt, images: int) -> np.ndarray:
@@ -161,24 +97,22 @@ def run_images(design, feeds: list, out_beats: list, mon: str | None, mon_beats:
         return list(pool.map(_run_range, [design] * len(feeds), feeds, out_beats, [mon] * len(feeds), mon_beats))
 
 
-def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: float = 0.1,
-                         stall_prob: float = 0.1, seed: int = 0, fifo_caps=SHRINK_CAPS, tail=None,
+def simulate_accelerator(model, xin: np.ndarray, board: Board, work_dir: Path, gap_prob: float = 0.1,
+                         stall_prob: float = 0.1, seed: int = 0, fifo_caps=SHRINK_CAPS, label_of=None,
                          processes: int = 1, gap_images: int = GAP_IMAGES) -> dict:
     """Stitch the code-generated partition ``model``, size its FIFOs by simulation, run the
-    integer inputs ``p`` (N x C x H x W, as the input quantizer gives them) and compare with FINN's
-    python execution of ``model``. ``fifo_caps``: the FIFO depth caps tried after the deep sizing
-    run (hw/fifo_sizing.py). ``tail``: the float tail after the output (labels come from it).
+    integer inputs ``xin`` (in the partition's input layout, NHWC) and compare with FINN's python
+    execution of ``model``. ``fifo_caps``: the FIFO depth caps tried after the deep sizing run
+    (hw/fifo_sizing.py). ``label_of(scores)``: the label of one image's output integers where the
+    graph does not end in LabelSelect (the host's float tail; default: the arg max).
     The first ``gap_images`` images run with gaps and back-pressure, the rest without, in
     ``processes`` simulator processes.
     The result keeps the simulated labels / output integers under ``_labels`` / ``_scores``."""
-    from flows.exactness import stage_input
-    from flows.float_tail import tail_label
     from hw.sim.axis import pack_words
     from hw.stitch import link_name, stitch
 
-    images = len(p)
+    images = len(xin)
     timings = {}
-    xin = stage_input(model, p, 1.0)  # the partition takes the integers, NHWC
 
     last = model.graph.node[-1]
     label_out = last.op_type.startswith("LabelSelect")
@@ -234,7 +168,7 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
               "gap_images": n_gap, "python_images": n_py, "processes": processes,
               "fifo_depths": depths, "fifo_peaks_deep": peaks, "fifo_sizing": sizing.summary(),
               # the same depths by the layers each FIFO joins, which later builds of the graph share
-              # (hw.synth_accel reads them for its resource estimate)
+              # (the yosys estimate reads them for its resource estimate)
               "fifos": [{"link": link_name(e, st.ops), "width": e.width, "depth": depths[e.tensor]}
                         for e in st.fifo_edges()]}
     layers, streams = [], {}
@@ -283,12 +217,12 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
         labels, scores = out_vals[:, 0], streams[scores_t]
     else:  # the accelerator's output is the integer tensor; the host's float tail gives the label
         scores = out_vals
-        labels = np.array([tail_label(tail, s) if tail is not None else int(np.argmax(s)) for s in scores])
+        labels = np.array([label_of(s) if label_of is not None else int(np.argmax(s)) for s in scores])
     result["_labels"], result["_scores"] = labels.tolist(), scores
 
     py_labels = np.array([int(np.asarray(c[model.graph.output[0].name]).reshape(-1)[0]) for c in ctxs])
     py_sc = np.stack([np.asarray(c[scores_t]).reshape(-1) for c in ctxs]).astype(np.int64)
-    result["scores_equal_python"] = _equal_rows(scores[:n_py], py_sc)
+    result["scores_equal_python"] = equal_rows(scores[:n_py], py_sc)
     result["labels_equal_python"] = (int((labels[:n_py] == py_labels).sum()) if label_out
                                      else result["scores_equal_python"])
     est = max(row["finn_cycles_estimate"] for row in layers)
@@ -300,71 +234,3 @@ def simulate_accelerator(model, p: np.ndarray, board, work_dir: Path, gap_prob: 
     result["passed"] = (result["labels_equal_python"] == n_py and result["scores_equal_python"] == n_py
                         and all(row["equal"] for row in layers))
     return result
-
-
-def fifo_sizing_markdown(r: dict) -> str:
-    fs = r.get("fifo_sizing")
-    depths = ", ".join(f"{t}: {d}" for t, d in r["fifo_depths"].items())
-    if fs is None:  # a report written before the shrink step
-        return f"FIFO depths sized by simulation (peak occupancy with deep FIFOs): {depths}"
-    tried = "; ".join((f"cap {t['cap']}" if "cap" in t else f"{t['depths']} depths") + ": "
-                      + (f"II {t['ii']:,.0f}" if "ii" in t else "stalled")
-                      + (" (kept)" if t["kept"] else "") for t in fs["tried"]) or "none"
-    rule = (f"peak occupancy with the input paced at one image per II + {FIFO_MARGIN}"
-            if fs.get("base") == "paced"  # reports written before the paced run have no base
-            else f"peak occupancy + {FIFO_MARGIN}")
-    kept = (f"{rule}, capped at {fs['cap']} beats outside the {len(fs['joins'])} residual-join inputs"
-            if fs["cap"] is not None else rule)
-    paced = f", paced: {fs['paced_depth_beats']:,}" if "paced_depth_beats" in fs else ""
-    return (f"FIFO depths sized by simulation: deep FIFOs give II {fs['deep_ii']:,.0f} cycles/image; "
-            f"tried: {tried}; kept: {kept}, {fs['depth_beats']:,} beats in all "
-            f"(peak depths with the input flooding: {fs['peak_depth_beats']:,}{paced}). Depths: {depths}")
-
-
-def write_reports(bdir: Path, result: dict) -> None:
-    write_json(bdir / "verify_rtl.json", result)
-    write_text(bdir / "verify_rtl.md", render_markdown(result))
-
-
-def checks_table(r: dict) -> list[str]:
-    """The Markdown rows of a whole-accelerator result's label and output-integer comparisons."""
-    n, n_py = r["images"], r.get("python_images", r["images"])
-    rows = ["| check | equal |", "|---|---|",
-            f"| labels vs the QONNX model (qonnx) | {r['labels_equal_qonnx']}/{n} |",
-            f"| output integers vs the QONNX model | {r['scores_equal_qonnx']}/{n} |",
-            f"| labels vs FINN python execution of the hardware graph | {r['labels_equal_python']}/{n_py} |",
-            f"| output integers vs FINN python execution | {r['scores_equal_python']}/{n_py} |"]
-    if "labels_equal_brevitas" in r:
-        rows += [f"| labels vs Brevitas | {r['labels_equal_brevitas']}/{n} |",
-                 f"| output integers vs Brevitas | {r['scores_equal_brevitas']}/{n} |"]
-    if "accuracy" in r:
-        a = r["accuracy"]
-        rows += [f"| top-1 accuracy: simulated hardware / QONNX model | {100 * a['hardware']:.2f}% / "
-                 f"{100 * a['qonnx']:.2f}% |"]
-    return rows
-
-
-def inputs_line(r: dict) -> str:
-    return (f"Inputs: {r['inputs']}. Reference: {r['reference']}."
-            + (f" Brevitas checkpoint `{Path(r['checkpoint']).name}`." if r.get("checkpoint") else ""))
-
-
-def render_markdown(r: dict) -> str:
-    n = r["images"]
-    lines = [
-        f"# RTL simulation of the whole accelerator ({Path(r['model']).name}, {r['board']})", "",
-        f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} images, Verilator, input gaps {r['gap_prob']:.0%} / "
-        f"output back-pressure {r['stall_prob']:.0%} on the first {r.get('gap_images', n)}"
-        + (f", the rest without, in {r['processes']} simulator processes" if r.get("gap_images", n) < n else "")
-        + ".", "", inputs_line(r), "",
-        *checks_table(r),
-    ]
-    lines += ["", f"Cycles per image (steady state): **{r['cycles_per_image']:,}** (FINN's estimate for the "
-              f"slowest layer: {r['finn_max_cycles_estimate']:,}); latency {r['latency_cycles']:,} cycles; "
-              f"{r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz.", "",
-              "| layer | op | output equal | sim cycles/image | FINN estimate |", "|---|---|---|---:|---:|"]
-    for row in r["layers"]:
-        lines.append(f"| {row['layer']} | {row['op_type']} | {'yes' if row['equal'] else '**NO**'} "
-                     f"({row['images']} images) | {row['sim_cycles_per_image']:,} | {row['finn_cycles_estimate']:,} |")
-    lines += ["", fifo_sizing_markdown(r), ""]
-    return "\n".join(lines)

@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.slow,
 def test_resnete_w1a1_accelerator_is_bit_exact(tmp_path, weight_quant):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from hw.verify import compare_references, simulate_accelerator
+    from flows.exactness import stage_input
+    from flows.verify_rtl import compare_references
+    from hw.accelerator_sim import simulate_accelerator
     from tests.fixtures import verification_for
 
     torch.set_num_threads(1)
@@ -38,7 +40,7 @@ def test_resnete_w1a1_accelerator_is_bit_exact(tmp_path, weight_quant):
     assert {"MVAUBipolar_rtl", "ElementwiseAddStreams_rtl", "DuplicateStreams_rtl"} <= ops
     x = np.random.default_rng(0).integers(0, 256, (4, 1, SIZE, SIZE), dtype=np.uint8)
     v = verification_for(path, x, brevitas)
-    result = simulate_accelerator(model, v.p, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.2, stall_prob=0.2)
+    result = simulate_accelerator(model, stage_input(model, v.p, 1.0), load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.2, stall_prob=0.2)
     compare_references(result, v)
     assert result["labels_equal_python"] == result["labels_equal_qonnx"] == result["labels_equal_brevitas"] == 4
     assert result["scores_equal_python"] == result["scores_equal_qonnx"] == result["scores_equal_brevitas"] == 4

@@ -1,17 +1,13 @@
 """The whole HLS accelerator, layer by layer: FINN's HLS layers in cppsim, the layers that exist
-only as RTL (FINN's sliding windows, padding, width converters, thresholds) in Verilator, on
-real test images, against FINN's python execution of the same graph and against Brevitas.
+only as RTL (FINN's sliding windows, padding, width converters, thresholds) in Verilator, against
+FINN's python execution of the same graph.
 
-Steps (``verify_hls_accelerator``):
-  1. the vendor-free FINN build with ``--hw-backend hls`` (flows.build): the folded graph keeps
-     FINN's HLS layers; built under <out>/hls/ so it does not replace the RTL build;
-  2. ``compile_cppsim`` (FINN's PrepareCppSim / CompileCppSim) on every HLS node, a Verilator
-     model of every RTL node;
-  3. per image, ``LayerwiseSim.run`` runs the graph in order, each node on the outputs the
-     simulated nodes before it produced (not on the python reference's), so an error anywhere
-     reaches the labels; labels and class-score integers must equal FINN's python execution and
-     Brevitas, and every layer's output of the first images must equal the python context;
-  4. the report goes to <build>/verify_cppsim.{json,md}, with the time per image.
+``LayerwiseSim`` compiles every HLS node for cppsim (FINN's PrepareCppSim / CompileCppSim) and
+builds a Verilator model of every RTL node; ``run_and_compare`` runs the graph in order, per
+image, each node on the outputs the simulated nodes before it produced (not on the python
+reference's), so an error anywhere reaches the labels; labels and output integers must equal
+FINN's python execution, and every layer's output of the first images must equal the python
+context.
 
 A depthwise sliding window sends its window in [channel fold][kernel][PE] order where FINN's
 python tensor is [kernel][channel] (FINN's ConvolutionInputGenerator_rtl says so); its output
@@ -28,7 +24,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common.atomic import write_json, write_text
 from common.errors import UserError
 
 LAYER_IMAGES = 3  # images whose every layer output is compared (all images: labels and scores)
@@ -105,55 +100,18 @@ class LayerwiseSim:
         return execute_graph(self.model, {self.model.graph.input[0].name: x.astype(np.float32)}, verilator)
 
 
-def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None,
-                           images=10, seed: int = 0, progress: bool = True, data=None, inputs=None) -> dict:
-    """`make verify HW=cppsim`'s whole-accelerator half: build (HLS backend), compile, run, compare, report."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from common.boards import load_board
-    from flows.build import build, build_dir_for
-    from flows.finn_env import finn_log_to
-    from flows.verify import prepare_verification
-    from hw.cppsim import require_cppsim
-    from hw.verify import compare_references, load_tail
-
-    if images != "all" and int(images) < 1:
-        raise UserError(f"--images must be at least 1, got {images}")
-    require_cppsim()  # first: nothing slow happens where cppsim cannot run
-    board = load_board(board_name)
-    v = prepare_verification(model_path, images, checkpoint, data, inputs)
-    out = Path(out) / "hls"
-    t0 = time.perf_counter()
-    build(v.model_path, board_name, out, vendor_free=True, hw_backend="hls")
-    build_s = round(time.perf_counter() - t0, 1)
-    bdir = build_dir_for(v.model_path, board, out)
-    with finn_log_to(bdir / "finn.log"):
-        model = ModelWrapper(str(bdir / "codegen.onnx"))
-        sim = LayerwiseSim(model, bdir / "cppsim")
-        result = run_and_compare(sim, v.p, seed, progress, tail=load_tail(bdir))
-    result.update({**v.summary(), "board": board.name})
-    result["timings"] = {"build_s": build_s, **sim.timings, **result["timings"]}
-    compare_references(result, v)
-    write_json(bdir / "verify_cppsim.json", result)
-    write_text(bdir / "verify_cppsim.md", render_markdown(result))
-    return result
-
-
-def run_and_compare(sim: LayerwiseSim, p: np.ndarray, seed: int = 0, progress: bool = True, tail=None) -> dict:
-    """Every image's integers ``p`` (N x C x H x W) through ``sim``; labels, output integers and
-    layer outputs against FINN's python execution of the same graph. The result keeps the
-    labels / output integers under ``_labels`` / ``_scores``; ``tail``: the float tail that gives
-    the label where the graph does not end in LabelSelect."""
-    from flows.exactness import stage_input
-    from flows.float_tail import tail_label
-
+def run_and_compare(sim: LayerwiseSim, xin: np.ndarray, seed: int = 0, progress: bool = True,
+                    label_of=None) -> dict:
+    """Every image's integers ``xin`` (in the graph's input layout, NHWC) through ``sim``; labels,
+    output integers and layer outputs against FINN's python execution of the same graph. The
+    result keeps the labels / output integers under ``_labels`` / ``_scores``; ``label_of(scores)``
+    gives the label where the graph does not end in LabelSelect (default: the arg max)."""
     model = sim.model
     out_t = model.graph.output[0].name
     last = model.graph.node[-1]
     label_out = last.op_type.startswith("LabelSelect")
     scores_t = last.input[0] if label_out else out_t
-    n = len(p)
-    xin = stage_input(model, p, 1.0)
+    n = len(xin)
     t0 = time.perf_counter()
     refs = base_op_reference(model, xin)
     python_s = time.perf_counter() - t0
@@ -167,7 +125,7 @@ def run_and_compare(sim: LayerwiseSim, p: np.ndarray, seed: int = 0, progress: b
         if label_out:
             labels.append(int(np.asarray(ctx[out_t]).reshape(-1)[0]))
         else:
-            labels.append(tail_label(tail, scores[-1]) if tail is not None else int(np.argmax(scores[-1])))
+            labels.append(label_of(scores[-1]) if label_of is not None else int(np.argmax(scores[-1])))
         if i < k_layers:
             for node in model.graph.node:
                 op = sim.ops[node.name]
@@ -195,24 +153,3 @@ def run_and_compare(sim: LayerwiseSim, p: np.ndarray, seed: int = 0, progress: b
     result["passed"] = (result["labels_equal_python"] == n and result["scores_equal_python"] == n
                         and all(row["equal"] for row in result["layers"]))
     return result
-
-
-def render_markdown(r: dict) -> str:
-    from hw.verify import checks_table, inputs_line
-
-    n, t = r["images"], r["timings"]
-    lines = [
-        f"# cppsim of the whole HLS accelerator ({Path(r['model']).name}, {r['board']})", "",
-        f"**{'PASSED' if r['passed'] else 'FAILED'}** on {n} images: {r['hls_layers']} FINN "
-        f"HLS layers in cppsim (g++, finn-hlslib), {r['rtl_layers']} RTL layers in Verilator (input gaps and "
-        "back-pressure 20%), each layer fed by the simulated layers before it.", "", inputs_line(r), "",
-        *checks_table(r),
-    ]
-    lines += ["", f"Time: {t['seconds_per_image']:.2f} s per image simulated ({t['simulation_s']:,.0f} s in all); "
-              f"cppsim compile {t['cppsim_compile_s']:,.0f} s, Verilator builds {t['verilator_build_s']:,.0f} s, "
-              f"vendor-free build {t['build_s']:,.0f} s.", "",
-              "| layer | op | simulated in | output equal to FINN python |", "|---|---|---|---|"]
-    for row in r["layers"]:
-        lines.append(f"| {row['layer']} | {row['op_type']} | {row['sim']} | "
-                     f"{'yes' if row['equal'] else '**NO**'} ({row['images']} images) |")
-    return "\n".join(lines) + "\n"

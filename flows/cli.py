@@ -1,0 +1,170 @@
+"""Command line of the FINN flow (`wrn1bit build | verify | verify-flow`, or `python -m flows`).
+
+  build      --board pynq-z2 [--model X.onnx] [--out build] [--folding f.json] [--margin 0.15]
+             [--no-synth] [--synth-jobs N]
+  verify     (wrn1bit verify-flow) the lowered graphs stage by stage vs the QONNX model
+             --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100|all]
+             [--data fashion_mnist|mnist|cifar10|svhn | --inputs X.npy] [--out build]
+  verify-hw  (wrn1bit verify, python -m hw verify) the whole accelerator in Verilator (--sim rtl)
+             or cppsim (--sim cppsim), same input options, [--processes N]
+
+Exit status: 0 done; 2 bad input (one `error: ...` line; a design too large for the board also
+prints the per-layer table); 3 the vendor-free part is done and the next step needs
+Vivado / Vitis HLS; 1 the exactness check failed (verify, verify-hw).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from train import DEFAULT_MODEL
+
+EXIT_BAD_INPUT, EXIT_NEEDS_VENDOR_TOOLS = 2, 3
+
+
+def parse_args(argv=None, prog: str = "python -m flows") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="QONNX model -> FINN accelerator for a board")
+    v = sub.add_parser("verify", help="stage-by-stage integer exactness vs the QONNX model (and Brevitas)")
+    add_verify_hw_parser(sub)
+    for q in (b, v):
+        q.add_argument("--board", default="pynq-z2", help="a board under boards/ (default pynq-z2)")
+        q.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
+        q.add_argument("--out", type=Path, default=Path("build"), help="builds go to OUT/<model stem>_<board>/")
+    b.add_argument("--folding", type=Path, help="FINN folding config JSON (ApplyConfig format) instead of the search")
+    b.add_argument("--margin", type=float, default=0.15, help="keep this share of every resource free (default 0.15)")
+    b.add_argument("--mvau-wwidth-max", type=int, default=36,
+                   help="SetFolding's cap on an MVAU's weight bits per PE (SIMD x weight bits; FINN's default 36)")
+    b.add_argument("--hw-backend", choices=("rtl", "hls"), default="rtl",
+                   help="rtl: this project's RTL for FINN's HLS-only layers (default); hls: keep FINN's HLS")
+    b.add_argument("--vendor-free", action="store_true",
+                   help="stop after the part that needs no Vivado/Vitis (exit 0), even where they are installed")
+    b.add_argument("--no-synth", action="store_true",
+                   help="skip the yosys resource estimate of the generated RTL (minutes on a first build)")
+    b.add_argument("--synth-jobs", type=int, default=min(4, os.cpu_count() or 1),
+                   help="yosys processes at a time for the estimate (default: CPUs, at most 4)")
+    add_input_args(v, default_images=100)
+    return p.parse_args(argv)
+
+
+def add_verify_hw_parser(sub) -> None:
+    v = sub.add_parser("verify-hw", help="simulate the accelerator of a QONNX model and compare it with the model")
+    v.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
+    v.add_argument("--board", default="pynq-z2")
+    v.add_argument("--out", type=Path, default=Path("build"))
+    add_input_args(v, default_images=None)
+    v.add_argument("--sim", choices=("rtl", "cppsim"), default="rtl",
+                   help="rtl: this project's RTL accelerator stitched in Verilator; cppsim: the --hw-backend hls "
+                        "build, FINN's HLS layers in cppsim (needs finn-hlslib in FINN_DEPS), layer by layer")
+    v.add_argument("--gap", type=float, default=0.1, help="probability of an input gap per cycle")
+    v.add_argument("--stall", type=float, default=0.1, help="probability of output back-pressure per cycle")
+    v.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
+                   help="simulator processes for the images after the first 100 (--sim rtl; default: 2 or the CPUs)")
+
+
+def images_arg(text: str):
+    """--images: a count, or 'all' (the whole test set)."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of images or 'all', got {text!r}") from None
+
+
+def add_input_args(p: argparse.ArgumentParser, default_images) -> None:
+    """The options that say what a verification runs on (flows.verify.prepare_verification)."""
+    from flows.verify import DATA_SETS
+
+    p.add_argument("--checkpoint", type=Path,
+                   help="this project's Brevitas checkpoint, compared too (default: the model path with .pt, if any)")
+    p.add_argument("--images", type=images_arg, default=default_images,
+                   help=f"inputs to compare on, or 'all' (default {default_images})")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", choices=DATA_SETS, help="test images of this data set (default: the checkpoint's)")
+    src.add_argument("--inputs", type=Path, help="N x C x H x W floats (.npy) in the model's input range")
+
+
+def synth_progress(done: int, total: int, layer: str) -> None:
+    print(f"[flows] yosys {done}/{total}: {layer}", flush=True)
+
+
+def run(args) -> int:
+    if args.command == "verify-hw":
+        return verify_hw(args)
+    if args.command == "build":
+        from flows.build import build
+
+        report = build(args.model, args.board, args.out, args.folding, args.margin,
+                       vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max,
+                       hw_backend=args.hw_backend, synth=not args.no_synth, synth_jobs=args.synth_jobs,
+                       progress=synth_progress)
+        s = report["summary"]
+        print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
+        return 0
+    from flows.verify import verify_flow
+
+    result = verify_flow(args.model, args.board, args.out, args.checkpoint, args.images, args.data, args.inputs)
+    print(f"[flows] exactness vs the QONNX model {'PASSED' if result['passed'] else 'FAILED'} on {result['images']} "
+          f"inputs ({result['inputs']}): "
+          + "; ".join(f"{k} {r['integers_equal']}/{r['images']}" for k, r in result["stages"].items()))
+    return 0 if result["passed"] else 1
+
+
+def verify_hw(args) -> int:
+    from flows.finn_env import import_finn
+
+    import_finn(args.out / ".finn")
+    images = args.images if args.images is not None else (10 if args.sim == "cppsim" else 100)
+    if args.sim == "cppsim":
+        from flows.verify_cppsim import verify_hls_accelerator
+
+        r = verify_hls_accelerator(args.model, args.board, args.out, args.checkpoint, images,
+                                   data=args.data, inputs=args.inputs)
+    else:
+        from flows.verify_rtl import verify_accelerator
+
+        r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, images, args.gap, args.stall,
+                               data=args.data, inputs=args.inputs, processes=args.processes)
+    what = "HLS accelerator (cppsim + Verilator)" if args.sim == "cppsim" else "RTL accelerator"
+    speed = (f"{r['timings']['seconds_per_image']:.2f} s/image" if args.sim == "cppsim" else
+             f"{r['cycles_per_image']:,} cycles/image, {r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz")
+    print(f"[hw] {what} {'PASSED' if r['passed'] else 'FAILED'} on {summary_line(r)}; {speed}")
+    return 0 if r["passed"] else 1
+
+
+def summary_line(r: dict) -> str:
+    """Images, and labels / output integers equal to each reference, in one line."""
+    n, n_py = r["images"], r["python_images"]
+    parts = [f"{n} inputs ({r['inputs']}): labels/integers {r['labels_equal_qonnx']}/{r['scores_equal_qonnx']} of {n} "
+             f"vs QONNX, {r['labels_equal_python']}/{r['scores_equal_python']} of {n_py} vs FINN python"]
+    if "labels_equal_brevitas" in r:
+        parts.append(f"{r['labels_equal_brevitas']}/{r['scores_equal_brevitas']} of {n} vs Brevitas")
+    if "accuracy" in r:
+        parts.append(f"top-1 {100 * r['accuracy']['hardware']:.2f}% (hardware) / {100 * r['accuracy']['qonnx']:.2f}% "
+                     "(QONNX)")
+    return ", ".join(parts)
+
+
+def main(argv=None, prog: str = "python -m flows") -> int:
+    from common.errors import UserError
+    from flows.build import VendorStepsNeeded
+    from flows.graph import LoweringError, lowering_message
+    from hw.sim.verilator import BuildError, Stall, VerilatorMissing
+
+    args = parse_args(argv, prog)
+    try:
+        return run(args)
+    except (UserError, BuildError, Stall, VerilatorMissing) as e:  # one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except LoweringError as e:  # the same line from build, verify and verify-hw
+        print(f"error: {lowering_message(args.model, e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except VendorStepsNeeded as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_NEEDS_VENDOR_TOOLS

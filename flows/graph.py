@@ -1,0 +1,36 @@
+"""What the flow's graph code shares: the one error for a node that cannot be lowered, and
+small lookups on ONNX graphs."""
+
+from __future__ import annotations
+
+
+class LoweringError(RuntimeError):
+    """A node of the WRN graph could not be lowered to a FINN hardware layer."""
+
+    def __init__(self, node, message: str):
+        self.node_name, self.op_type = node.name, node.op_type
+        super().__init__(f"{node.name} ({node.op_type}): {message}")
+
+
+def lowering_message(model_path, e: LoweringError) -> str:
+    """The one line `flows build` and every verify print for a model the flow cannot lower."""
+    return f"cannot lower {model_path} to FINN hardware layers: {e}"
+
+
+# Hardware layers allowed in the dataflow partition (generic names and their specializations).
+HW_LAYERS = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "DuplicateStreams",
+             "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "LabelSelect", "StreamingConcat",
+             "StreamingDataWidthConverter", "StreamingFIFO")
+
+
+def base_op(op_type: str) -> str:
+    """FINN's generic op type of a specialized layer (``MVAU_rtl`` -> ``MVAU``)."""
+    for suffix in ("_hls", "_rtl"):
+        if op_type.endswith(suffix):
+            return op_type[: -len(suffix)]
+    return op_type
+
+
+def initializer(model, name: str):
+    """The constant behind a tensor name, or None."""
+    return model.get_initializer(name)

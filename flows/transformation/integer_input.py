@@ -1,0 +1,66 @@
+"""The accelerator's input: the raw integers of the model's input quantizer, in NHWC."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+from qonnx.core.data_layout import NHWC
+from qonnx.core.datatype import DataType
+from qonnx.transformation.base import Transformation
+
+from flows.graph import LoweringError, initializer
+
+
+class IntegerInput(Transformation):
+    """QONNX level: the input quantizer becomes a constant scale; the input is the raw integer.
+
+    Matches the graph input feeding exactly one unsigned, zero-point-0 ``Quant`` node with a
+    scalar constant scale s and b bits. For inputs p * s with p an integer in [0, 2^b - 1] that
+    quantizer is the identity, so Quant(x) is replaced by Mul(p, s) and the graph input is
+    annotated UINTb: the accelerator then takes the raw pixels.
+    """
+
+    def apply(self, model):
+        iname = model.graph.input[0].name
+        consumers = model.find_consumers(iname)
+        if len(consumers) != 1 or consumers[0].op_type != "Quant":
+            return model, False
+        q = consumers[0]
+        scale, zp, bits = (initializer(model, t) for t in q.input[1:4])
+        attrs = {a.name: helper.get_attribute_value(a) for a in q.attribute}
+        if scale is None or zp is None or bits is None or scale.size != 1 or np.any(zp != 0):
+            raise LoweringError(q, "the input quantizer needs a constant scalar scale and zero point 0")
+        if attrs.get("signed", 1) or attrs.get("narrow", 0):
+            raise LoweringError(q, "the input quantizer must be unsigned and not narrow")
+        bits = int(bits)
+        mul = helper.make_node("Mul", [iname, q.input[1]], [q.output[0]], name=q.name + "_input_scale")
+        idx = list(model.graph.node).index(q)
+        model.graph.node.remove(q)
+        model.graph.node.insert(idx, mul)
+        model.set_tensor_datatype(iname, DataType[f"UINT{bits}"])
+        return model, False
+
+
+class InputToNHWC(Transformation):
+    """Drop the NCHW->NHWC Transpose at the graph input: the accelerator takes NHWC pixels."""
+
+    def apply(self, model):
+        inp = model.graph.input[0]
+        consumers = model.find_consumers(inp.name)
+        if len(consumers) != 1 or consumers[0].op_type != "Transpose":
+            return model, False
+        t = consumers[0]
+        perm = [helper.get_attribute_value(a) for a in t.attribute if a.name == "perm"]
+        if not perm or list(perm[0]) != [0, 2, 3, 1]:
+            return model, False
+        dt = model.get_tensor_datatype(inp.name)
+        nhwc = model.get_tensor_shape(t.output[0])
+        for n in model.find_consumers(t.output[0]):
+            for i, name in enumerate(n.input):
+                if name == t.output[0]:
+                    n.input[i] = inp.name
+        model.graph.node.remove(t)
+        model.set_tensor_shape(inp.name, nhwc)
+        model.set_tensor_datatype(inp.name, dt)
+        model.set_tensor_layout(inp.name, NHWC)
+        return model, True
