@@ -35,8 +35,8 @@ def _run(variant: str, args: dict, queue) -> None:
     import torch.nn.functional as F
 
     from train.config import load_config
-    from train.models.wrn import build_model, count_conv_weights
-    from train.trainer import param_groups
+    from train.models import build_model, count_conv_weights
+    from train.optim import param_groups
 
     torch.set_num_threads(args["threads"])
     cfg = load_config(args["config"], full_precision=VARIANTS[variant] == "fp")

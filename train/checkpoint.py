@@ -9,8 +9,8 @@ from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
 
 from common.atomic import torch_save
 from common.errors import UserError
-from train.config import with_defaults
-from train.models.wrn import WRN, build_model
+from train.defaults import with_defaults
+from train.models import build_model
 
 FORMAT = "wrn1bit-checkpoint/1"
 
@@ -37,7 +37,7 @@ def restore_quant_stats(model: torch.nn.Module, state: dict) -> None:
             m.value.copy_(s["value"])
 
 
-def save_checkpoint(path: Path, model: WRN, cfg: dict, **state) -> None:
+def save_checkpoint(path: Path, model: torch.nn.Module, cfg: dict, **state) -> None:
     torch_save(path, {"format": FORMAT, "config": cfg, "model_config": vars(model.cfg).copy(),
                       "model": model.state_dict(), "quant_stats": quant_stats_state(model), **state})
 
@@ -66,7 +66,7 @@ def save_model_only(ckpt_path: str | Path, out: str | Path) -> None:
     torch_save(out, {k: ckpt[k] for k in keep if k in ckpt})
 
 
-def init_from_checkpoint(model: WRN, path: str | Path) -> None:
+def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
     """Start ``model`` from a checkpoint's weights (fine-tuning): the same architecture, any run."""
     ckpt = load_checkpoint(path)
     try:
@@ -78,7 +78,7 @@ def init_from_checkpoint(model: WRN, path: str | Path) -> None:
     restore_quant_stats(model, ckpt.get("quant_stats", {}))
 
 
-def model_from_checkpoint(ckpt: dict) -> WRN:
+def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     model = build_model(ckpt["model_config"])
     model.load_state_dict(ckpt["model"])
     return model.eval()

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from common.errors import UserError
+from train.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 def validate(cfg: dict) -> None:
@@ -48,8 +49,6 @@ class Distiller:
         d = cfg["train"].get("distill")
         if d is None:
             return None
-        from train.checkpoint import load_checkpoint, model_from_checkpoint
-
         path = Path(d["teacher"])
         if not path.is_file():
             raise UserError(f"train.distill.teacher: checkpoint not found: {path} "

@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from common.errors import UserError
 from train.quant import he_std
+from train.seeding import epoch_generator
 
 OPTIMIZERS = ("sgd", "adam")
 WEIGHT_UPDATES = ("binaryconnect", "stochastic_rounding")
@@ -37,10 +38,17 @@ WEIGHT_UPDATES = ("binaryconnect", "stochastic_rounding")
 FIXED_GRIDS: dict[str, Callable[[int], float]] = {"he_const": he_std, "sign": lambda fan_in: 1.0}
 
 
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv weights only: not on BatchNorm, not on quantizer scales."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            (decay if isinstance(module, nn.Conv2d) and name == "weight" else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def build_optimizer(model: nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
     """The configured optimizer; the trainer sets each group's lr from the schedule every step."""
-    from train.trainer import param_groups  # here, not at the top: the trainer imports this module
-
     groups = param_groups(model, train_cfg["weight_decay"])
     name = train_cfg.get("optimizer", "sgd")
     if name == "sgd":
@@ -129,8 +137,6 @@ class StochasticRounding:
 def rounding_generator(seed: int, epoch: int) -> torch.Generator:
     """SR's random stream for one epoch: derived from the run's per-epoch seed but separate from
     the data stream, so BC and SR runs with one seed see the same batches and augmentations."""
-    from train.trainer import epoch_generator  # here, not at the top: the trainer imports this module
-
     return torch.Generator().manual_seed(epoch_generator(seed, epoch).initial_seed() ^ 0x5352_5352)
 
 

@@ -2,8 +2,8 @@
 
 A run directory holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` and
 ``best.pt`` (written atomically), ``curves.png`` and, at the end, ``final.json``.
-Randomness of epoch e comes from a generator seeded with (seed, e), so a run resumed from the
-checkpoint of epoch e replays exactly what an uninterrupted run would have done.
+Randomness of epoch e comes from a generator seeded with (seed, e) (train/seeding.py), so a run
+resumed from the checkpoint of epoch e replays exactly what an uninterrupted run would have done.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from train.checkpoint import init_from_checkpoint, load_checkpoint, restore_quan
 from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
 from train.distill import Distiller
-from train.models.wrn import build_model, count_conv_weights
+from train.export import export_run
+from train.models import build_model, count_conv_weights
 from train.optim import build_optimizer, rounding_generator, weight_update_hook
 from train.plot import plot_history
 from train.schedule import lr_at
+from train.seeding import epoch_generator
 
 
 def pick_device(name: str) -> torch.device:
@@ -37,15 +39,6 @@ def pick_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device '{name}' asked for, but no CUDA device is present")
     return torch.device(name)
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on conv weights only: not on BatchNorm, not on quantizer scales."""
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, p in module.named_parameters(recurse=False):
-            (decay if isinstance(module, nn.Conv2d) and name == "weight" else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def to_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -62,10 +55,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, dev
         loss += F.cross_entropy(out, t, reduction="sum").item()
         correct += (out.argmax(1) == t).sum().item()
     return loss / len(y), correct / len(y)
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
 def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rounding=None,
@@ -227,8 +216,6 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     write_json(run_dir / "final.json", final)
     do_export = cfg["export"]["enabled"] if export is None else export
     if do_export and cfg["model"]["binary_weights"]:
-        from train.export import export_run
-
         final["export"] = export_run(run_dir, ds=ds)
         write_json(run_dir / "final.json", final)
     return final

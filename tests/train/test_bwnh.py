@@ -21,7 +21,7 @@ from train.bwnh.layerwise import binarize
 from train.checkpoint import save_checkpoint
 from train.config import load_config
 from train.data import datasets, load_dataset
-from train.models.wrn import build_model
+from train.models import build_model
 
 
 def problem(rng, fan_in, channels=3):

@@ -1,7 +1,7 @@
 """BinaryDenseNet (Bethge et al. 2019): channel bookkeeping and weight counts computed from the
 paper's definition, the transition's MaxPool -> act -> 1x1 conv order against an independent
-torch computation, the concatenation keeping its input, W1A1, bad configs, and the QONNX export
-check on tiny instances."""
+torch computation, the concatenation keeping its input, W1A1, and the QONNX export check on tiny
+instances. Its options are checked in tests/train/models/test_config.py."""
 
 import pytest
 import torch
@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity
 
 from tests.fixtures import BETHGE_HW, export_and_check, pattern_images, warmed_bethge
-from train.models import BinaryDenseNet, ModelConfig, build_model
+from train.models import BinaryDenseNet, build_model, count_conv_weights
 from train.models.densenet import DenseLayer, Transition
-from train.models.wrn import count_conv_weights
 
 
 def expected(c0, layers, growth, reductions, cin=1, classes=10):
@@ -128,16 +127,6 @@ def test_w1a1_activations_are_bipolar_and_every_block_on_one_integer_grid():
         assert levels.round().abs().max() <= 2 ** (BETHGE_HW["residual_bits"] - 1)
     assert len(m.block_quants) == len(m.cfg.dense_layers)
     assert all(isinstance(c, QuantConv2d) for c in m.modules() if isinstance(c, nn.Conv2d))
-
-
-@pytest.mark.parametrize("bad,match", [
-    (dict(growth_rate=0), "growth_rate"), (dict(dense_layers=[]), "dense_layers"),
-    (dict(dense_layers=[3, -1]), "dense_layers"), (dict(reduction=0.5), "reduction"),
-    (dict(reduction="2"), "reduction"), (dict(dense_layers=[2, 2, 2], reduction=[2.0]), "one divisor per transition"),
-    (dict(base_channels=-3), "base_channels"), (dict(growth_rate=True), "growth_rate")])
-def test_bad_config_is_refused_with_a_clear_message(bad, match):
-    with pytest.raises(ValueError, match=match):
-        ModelConfig.from_dict({"arch": "densenet", **bad})
 
 
 def test_odd_feature_map_at_a_transition_is_refused():

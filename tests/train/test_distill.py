@@ -9,7 +9,7 @@ from tests.train.test_trainer import tiny_cfg  # noqa: F401  (fixture)
 from train.checkpoint import init_from_checkpoint, load_checkpoint
 from train.config import load_config, validate
 from train.distill import Distiller
-from train.models.wrn import build_model
+from train.models import build_model
 from train.trainer import fit
 
 

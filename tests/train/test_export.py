@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,7 +12,7 @@ from common.errors import UserError
 from tests.fixtures import pattern_images, spread_learned_scales
 from train.checkpoint import save_checkpoint
 from train.export import check_export, export_checkpoint, export_qonnx
-from train.models.wrn import build_model
+from train.models import build_model
 
 HW = dict(input_bits=8, residual_bits=4, head_bits=8, shortcut="conv")
 

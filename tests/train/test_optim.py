@@ -9,7 +9,8 @@ from common.errors import UserError
 from tests.fixtures import pattern_images
 from train import optim
 from train.config import CONFIG_DIR, load_config
-from train.models.wrn import build_model
+from train.models import build_model
+from train.seeding import epoch_generator
 
 SR = "train.weight_update=stochastic_rounding"
 
@@ -59,8 +60,6 @@ def test_stochastic_rounding_is_deterministic_with_a_seed():
     assert torch.equal(draw(3), draw(3))
     assert not torch.equal(draw(3), draw(4))
     # SR's stream is its own: the data stream of the same (seed, epoch) is not consumed or reused
-    from train.trainer import epoch_generator
-
     a, b = optim.rounding_generator(0, 2), epoch_generator(0, 2)
     assert not torch.equal(torch.rand(8, generator=a), torch.rand(8, generator=b))
 
@@ -144,6 +143,14 @@ def on_a_rounding_tie(model, images_uint8, eps: float = 1e-4) -> list[bool]:
     for h in handles:
         h.remove()
     return ties
+
+
+def test_weight_decay_only_on_conv_weights():
+    m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, act_bits=2, bn_affine=True))
+    decay, no_decay = optim.param_groups(m, 5e-4)
+    conv_weights = {id(mod.weight) for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)}
+    assert {id(p) for p in decay["params"]} == conv_weights
+    assert len(no_decay["params"]) > 0 and no_decay["weight_decay"] == 0.0
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])

@@ -1,6 +1,6 @@
 """ResNetE (Bethge et al. 2019): structure, weight counts computed from the paper's definition,
-the downsampling shortcut against an independent torch computation, W1A1, bad configs, and the
-QONNX export check on tiny instances."""
+the downsampling shortcut against an independent torch computation, W1A1, and the QONNX export
+check on tiny instances. Its options are checked in tests/train/models/test_config.py."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity
 
 from tests.fixtures import BETHGE_HW, export_and_check, pattern_images, warmed_bethge
-from train.models import ModelConfig, ResNetE, build_model
-from train.models.wrn import count_conv_weights
+from train.models import ResNetE, build_model, count_conv_weights
 
 
 def expected_conv_weights(c, stage_blocks, cin=1, classes=10):
@@ -108,22 +107,6 @@ def test_odd_feature_map_at_a_downsampling_unit_is_refused():
     m = build_model(dict(arch="resnete", base_channels=4, stage_blocks=[1, 1], in_channels=1, num_classes=10))
     with pytest.raises(ValueError, match="even feature map"):
         m(torch.rand(1, 1, 7, 7))
-
-
-@pytest.mark.parametrize("bad,match", [
-    (dict(arch="vgg"), "arch must be one of"), (dict(base_channels=0), "base_channels"),
-    (dict(stage_blocks=[]), "stage_blocks"), (dict(stage_blocks=[2, 0]), "stage_blocks"),
-    (dict(stage_blocks="2,2"), "stage_blocks"), (dict(stage_blocks=[2.5]), "stage_blocks"),
-    (dict(fp_downsample="yes"), "fp_downsample"), (dict(arch="densenet", fp_downsample=True), "resnete only"),
-    (dict(arch="wrn", fp_downsample=True), "resnete only")])
-def test_bad_config_is_refused_with_a_clear_message(bad, match):
-    with pytest.raises(ValueError, match=match):
-        ModelConfig.from_dict({"arch": "resnete", **bad})
-
-
-def test_wrn_keys_do_not_constrain_resnete():
-    cfg = ModelConfig.from_dict(dict(arch="resnete", depth=10, width=0))  # would be refused for the WRN
-    assert cfg.stage_blocks == [2, 2, 2, 2] and cfg.dense_layers == [6, 6, 6, 5]
 
 
 @pytest.mark.parametrize("cfg", [dict(), dict(weight_quant="he_const", act_ste="approxsign"),

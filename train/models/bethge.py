@@ -1,14 +1,14 @@
 """Pieces shared by the Bethge et al. (2019) architectures: stem and head.
 
 Both ResNetE (train/models/resnete.py) and BinaryDenseNet (train/models/densenet.py) use the
-WRN's layer factory (``_Layers``: 1-bit convs of the selected binary-weight method, BN,
-activations of ``act_bits`` with ``act_bits: 1`` the bipolar sign, shared signed quantizers), so
-every weight method and straight-through estimator works unchanged.
+layer factory the WRN uses (``Layers`` in train/models/layers.py: 1-bit convs of the selected
+binary-weight method, BN, activations of ``act_bits`` with ``act_bits: 1`` the bipolar sign,
+shared signed quantizers), so every weight method and straight-through estimator works unchanged.
 
 Stem: the optional 8-bit input quantizer, a 1-bit 3x3 conv, BN, and (hardware models) a signed
 quantizer that puts the first feature map on the integer grid of the first residual stream /
-dense block. Head: the WRN's, BN -> activation -> 1-bit 1x1 conv to the classes -> BN
-(``head_bn_affine``) -> the class-score quantizer -> global average pool.
+dense block. Head: the WRN's (``ClassifierHead``), BN -> activation -> 1-bit 1x1 conv to the
+classes -> BN (``head_bn_affine``) -> the class-score quantizer -> global average pool.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from train.models.wrn import ClassifierHead
+from train.models.layers import ClassifierHead
 
 
 class BethgeNet(ClassifierHead, nn.Module):

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from train.models.bethge import BethgeNet
+from train.models.layers import Layers
 
 
 def _quant(q: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
@@ -61,10 +62,8 @@ class Transition(nn.Module):
 class BinaryDenseNet(BethgeNet):
     def __init__(self, cfg):
         super().__init__()
-        from train.models.wrn import _Layers
-
         self.cfg = cfg
-        layers = _Layers(cfg)
+        layers = Layers(cfg)
         n_blocks = len(cfg.dense_layers)
         reductions = (cfg.reduction if isinstance(cfg.reduction, list) else [cfg.reduction] * (n_blocks - 1))
         # one quantizer per dense block, used by the stem / transition that feeds the block and by

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from train.models.bethge import BethgeNet
+from train.models.layers import Layers
 
 
 class Unit(nn.Module):
@@ -59,10 +60,8 @@ class Unit(nn.Module):
 class ResNetE(BethgeNet):
     def __init__(self, cfg):
         super().__init__()
-        from train.models.wrn import _Layers
-
         self.cfg = cfg
-        layers = _Layers(cfg)
+        layers = Layers(cfg)
         c = cfg.base_channels
         self._build_stem(layers, c, layers.residual_quant())
         units, cin = [], c
