@@ -13,7 +13,6 @@ Prints a table and writes bench/results/train_throughput.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import platform
 import resource

@@ -1,74 +1,97 @@
-"""The build driver behind `make bitstream`: QONNX model + board -> FINN dataflow accelerator.
+"""The build behind `make bitstream` (`wrn1bit build`): QONNX model + board -> FINN dataflow
+accelerator, run by FINN's own builder.
 
-Stages, each saved as ONNX in the build folder <out>/<model stem>_<board>/:
+``build`` makes a ``WrnBuildConfig`` (FINN's DataflowBuildConfig plus this project's options)
+whose ``steps`` list holds this project's steps (plain ``(model, cfg) -> model`` functions,
+flows/lowering.py and flows/build_steps.py) and FINN's own steps by name, and hands it to FINN's
+``build_dataflow_cfg``:
 
-  qonnx.onnx        the model as given (after a check that its activations are quantized)
-  finn.onnx         FINN-ONNX (step_wrn_tidy)
-  streamlined.onnx  integers only (step_wrn_streamline)
-  hw.onnx           FINN hardware layers (step_wrn_convert_to_hw)
-  dataflow.onnx     the dataflow partition, specialized to HLS / RTL for the board's part
-  folded.onnx       PE / SIMD chosen for the board (flows.folding); folding_config.json
-  tail.onnx         only where float nodes follow the last integer tensor (flows.float_tail):
-                    what the host computes from the accelerator's output
+  step_wrn_tidy ... step_wrn_specialize_layers   the lowering to FINN hardware layers
+  step_wrn_save_float_tail                       tail.onnx, the float nodes the host runs
+  step_wrn_fold                                  PE / SIMD for the board
+  step_wrn_estimate_reports                      FINN's estimate reports
+  step_wrn_project_rtl                           this project's RTL in place of HLS layers
+  step_wrn_codegen                               FINN's code generation
+  step_wrn_synth_estimate                        yosys estimate of the generated RTL
+  step_wrn_report                                report.{json,md,png}
+  step_hw_ipgen ... step_deployment_package      FINN's vendor steps (Vivado / Vitis HLS)
 
-then, without vendor tools: FINN's step_generate_estimate_reports (report/*.json), FINN's
-step_hw_codegen (RTL for the RTL layers, HLS C++ + Tcl for the HLS layers, under codegen/),
-with ``synth=True`` (the CLI's default) a yosys synth_xilinx estimate of every layer's RTL
-(hw.synth_accel, work folder synth/), and this project's report.{json,md,png}. With Vivado /
-Vitis HLS present, FINN's own steps follow, in finn-plus' default order
-(step_generate_hardware = codegen + ipgen + FIFO sizing):
-step_hw_ipgen ... step_deployment_package. Without them the build stops with VendorStepsNeeded
-(exit status 3), naming the first step that needs them.
+FINN saves every step's model as <build>/intermediate_models/<step>.onnx and its log as
+build_dataflow.log. Without Vivado / Vitis HLS the build stops after step_wrn_report
+(cfg.stop_step) and ``build`` raises VendorStepsNeeded (exit status 3), naming the first step
+that needs them. A user adds a step as FINN documents it: ``extra_steps={"after": {"step_wrn_fold":
+[my_step]}}`` here (FINN's inject_steps_after / inject_steps_before), or a config of their own
+from ``wrn_build_config`` with another ``steps`` list.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from common.atomic import atomic_path, write_json
+from finn.builder.build_dataflow_config import DataflowBuildConfig
+
 from common.boards import BOARDS_DIR, DEFAULT_MARGIN, Board, check_margin, load_board
 from common.errors import UserError
+from flows.build_steps import (
+    STAGE_STEPS,
+    build_report,
+    stage_path,
+    step_wrn_codegen,
+    step_wrn_estimate_reports,
+    step_wrn_fold,
+    step_wrn_project_rtl,
+    step_wrn_report,
+    step_wrn_save_float_tail,
+    step_wrn_synth_estimate,
+)
+from flows.graph import LoweringError
+from flows.lowering import step_wrn_convert_to_hw, step_wrn_specialize_layers, step_wrn_streamline, step_wrn_tidy
+from flows.report import write_report
 from train import DEFAULT_CONFIG
 
-STAGES = ("qonnx", "finn", "streamlined", "hw", "dataflow", "folded")
 # finn-plus 1.6.1's default steps after step_hw_codegen, in order (its step_generate_hardware
 # is step_hw_codegen + step_hw_ipgen + step_set_fifo_depths).
-VENDOR_STEPS = ("step_hw_ipgen", "step_set_fifo_depths", "step_create_stitched_ip",
+VENDOR_STEPS = ["step_hw_ipgen", "step_set_fifo_depths", "step_create_stitched_ip",
                 "step_measure_rtlsim_performance", "step_out_of_context_synthesis", "step_prepare_synthesis",
-                "step_synthesize_bitfile", "step_make_driver", "step_deployment_package")
+                "step_synthesize_bitfile", "step_make_driver", "step_deployment_package"]
+WRN_STEPS = [step_wrn_tidy, step_wrn_streamline, step_wrn_convert_to_hw, step_wrn_save_float_tail,
+             "step_create_dataflow_partition", step_wrn_specialize_layers, step_wrn_fold, step_wrn_estimate_reports,
+             step_wrn_project_rtl, step_wrn_codegen, step_wrn_synth_estimate, step_wrn_report, *VENDOR_STEPS]
+LAST_VENDOR_FREE_STEP = "step_wrn_report"
 FIRST_VENDOR_STEP = "step_hw_ipgen: HLS synthesis of the HLS layers (Vitis HLS), IP packaging (Vivado)"
+STAGES = ("qonnx", *STAGE_STEPS)
+# the errors a step raises that the command line reports in one line
+ONE_LINE_ERRORS = (UserError, LoweringError)
 
 
 class VendorStepsNeeded(Exception):
     """The vendor-free part is done; the next step needs Vivado / Vitis HLS (exit status 3)."""
 
 
-@dataclass
-class Build:
-    model_path: Path
-    board: Board
-    build_dir: Path
-    margin: float = DEFAULT_MARGIN
-    folding_file: Path | None = None
-    mvau_wwidth_max: int = 36
-    hw_backend: str = "rtl"  # "rtl": this project's RTL where it can; "hls": FINN's HLS layers
-    synth: bool = False      # run the yosys estimate (minutes on first use; cached per layer after)
-    synth_jobs: int = 1      # yosys processes at a time
-    timings: dict = field(default_factory=dict)
+class BuildFailed(RuntimeError):
+    """One of FINN's own steps failed; FINN printed the traceback and logged it."""
 
-    def path(self, name: str) -> Path:
-        return self.build_dir / name
+
+@dataclass
+class WrnBuildConfig(DataflowBuildConfig):
+    """FINN's build config, plus what this project's steps read (prefixed wrn_)."""
+
+    wrn_board: str = "pynq-z2"            # boards/<name>.yaml
+    wrn_boards_dir: str = str(BOARDS_DIR)
+    wrn_margin: float = DEFAULT_MARGIN     # share of every resource the folding leaves free
+    wrn_hw_backend: str = "rtl"            # "rtl": this project's RTL where it can; "hls": FINN's HLS layers
+    wrn_synth: bool = False                # the yosys estimate (minutes on first use; cached per layer)
+    wrn_synth_jobs: int = 1                # yosys processes at a time
+    wrn_codegen_dir: str = ""              # FINN's working folder (FINN_BUILD_DIR): generated code
+    wrn_vendor_stop: str | None = None     # the step the build stops before, without vendor tools
+    wrn_vendor_stop_reason: str | None = None
 
 
 def build_dir_for(model_path: Path, board: Board, out: Path) -> Path:
     return Path(out) / f"{Path(model_path).stem}_{board.name}"
 
-
-# ----------------------------------------------------------------------------------------------
-# Input checks
-# ----------------------------------------------------------------------------------------------
 
 def load_model(path: Path):
     """The ONNX model, or one UserError line for a missing or unreadable file."""
@@ -100,223 +123,125 @@ def require_quantized_activations(model, path: Path) -> None:
                 f"(a model trained with act_bits: null); train train/configs/{DEFAULT_CONFIG.name} instead")
 
 
-# ----------------------------------------------------------------------------------------------
-# Stages
-# ----------------------------------------------------------------------------------------------
-
-def dataflow_config(b: Build, vendor: bool = False):
-    """FINN's build config for this board; vendor=True asks for the bitfile and its package."""
-    from finn.builder.build_dataflow_config import DataflowBuildConfig, ShellFlowType
+def wrn_build_config(model_path, board: Board, build_dir: Path, vendor: bool, **options) -> WrnBuildConfig:
+    """The config ``build`` runs: FINN's options for the board, this project's step list."""
     from finn.builder.build_dataflow_config import DataflowOutputType as Out
+    from finn.builder.build_dataflow_config import LogLevel, ShellFlowType
 
     outputs = [Out.ESTIMATE_REPORTS]
     if vendor:
         outputs += [Out.STITCHED_IP, Out.RTLSIM_PERFORMANCE, Out.BITFILE, Out.PYNQ_DRIVER, Out.DEPLOYMENT_PACKAGE]
-    return DataflowBuildConfig(
-        output_dir=str(b.build_dir), synth_clk_period_ns=b.board.clock_ns, fpga_part=b.board.part,
-        board=b.board.finn_board, shell_flow_type=ShellFlowType(b.board.shell_flow),
-        vitis_platform=b.board.vitis_platform, generate_outputs=outputs, mvau_wwidth_max=b.mvau_wwidth_max,
-        save_intermediate_models=True, steps=[])
+    return WrnBuildConfig(
+        output_dir=str(build_dir), model_path=Path(model_path), synth_clk_period_ns=board.clock_ns,
+        fpga_part=board.part, board=board.finn_board, shell_flow_type=ShellFlowType(board.shell_flow),
+        vitis_platform=board.vitis_platform, generate_outputs=outputs, save_intermediate_models=True,
+        console_log_level=LogLevel.NONE,  # FINN's errors go to build_dataflow.log; the CLI prints one line
+        steps=list(WRN_STEPS), wrn_board=board.name, **options)
 
 
-def save_model(model, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        model.save(str(tmp))
+def _one_line_errors(step, failures: list):
+    """``step`` with this project's one-line errors kept for ``build`` to raise again: FINN's
+    builder catches every exception of a step (re-raising only under pytest)."""
+    from finn.util.exception import FINNUserError
 
-
-class _Timer:
-    def __init__(self, timings: dict, name: str):
-        self.timings, self.name = timings, name
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.timings[self.name] = round(time.perf_counter() - self.t0, 3)
-
-
-def lower(b: Build, cfg) -> dict:
-    """qonnx ... dataflow stages (flows.streamline), each saved as <stage>.onnx."""
-    from flows.lowering import lower_wrn
-
-    with _Timer(b.timings, "lower"):
-        stages = lower_wrn(b.model_path, b.build_dir, cfg=cfg, finn_dir=b.path("codegen"))
-    for name in STAGES[:-1]:
-        save_model(stages[name], b.path(f"{name}.onnx"))
-    tail = b.path("tail.onnx")  # the float nodes after the accelerator's output, for the host
-    if "tail" in stages:
-        save_model(stages["tail"], tail)
-    elif tail.exists():
-        tail.unlink()  # from an earlier build of a model with a tail
-    return stages
-
-
-def fold(b: Build, dataflow_model):
-    from flows.folding import choose_folding, folding_config
-
-    with _Timer(b.timings, "folding"):
-        result = choose_folding(dataflow_model, b.board, b.margin, b.folding_file, b.mvau_wwidth_max)
-    save_model(result.model, b.path("folded.onnx"))
-    write_json(b.path("folding_config.json"), folding_config(result))
-    return result
-
-
-def finn_estimate_reports(b: Build, model, cfg, steps) -> dict:
-    """FINN's own step_generate_estimate_reports: report/estimate_*.json in the build folder."""
-    with _Timer(b.timings, "estimate_reports"):
+    def run(model, cfg):
         try:
-            model = steps.step_generate_estimate_reports(model, cfg)
-        except Exception as e:  # recorded, not fatal: our own report has the same estimates
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"}
-    files = sorted(str(p.relative_to(b.build_dir)) for p in (b.build_dir / "report").glob("estimate_*.json"))
-    return {"ok": True, "files": files}
+            return step(model, cfg)
+        except ONE_LINE_ERRORS as e:
+            failures.append(e)
+            raise FINNUserError(str(e)) from e
+
+    run.__name__, run.__doc__ = step.__name__, step.__doc__
+    return run
 
 
-def use_project_rtl(b: Build, model):
-    """Replace the folded HLS layers by this project's RTL (hw.transformation.UseProjectRTL);
-    saved as rtl.onnx. Returns the model and {node: why it stayed HLS}."""
-    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
-    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
-    from qonnx.transformation.general import GiveUniqueNodeNames
+def run_finn_builder(cfg: WrnBuildConfig) -> None:
+    """FINN's build_dataflow_cfg on cfg; this project's errors come out as raised in the step,
+    a failure of FINN's own steps as BuildFailed."""
+    from finn.builder.build_dataflow import build_dataflow_cfg
+    from finn.util.exception import FINNUserError
 
-    from hw.transformation import UseProjectRTL
+    from flows.finn_env import finn_builder_session
 
-    with _Timer(b.timings, "project_rtl"):
-        # width converters where a producer's folding differs from its consumer's (FINN does
-        # this inside its Vivado-only FIFO step; the stitched RTL needs it now)
-        model = model.transform(InsertDWC())
-        model = model.transform(SpecializeLayers(b.board.part))
-        model = model.transform(GiveUniqueNodeNames())
-        swap = UseProjectRTL(b.hw_backend)
-        model = model.transform(swap)
-    save_model(model, b.path("rtl.onnx"))
-    return model, swap.kept
-
-
-def generate_code(b: Build, model, cfg, steps):
-    """FINN's step_hw_codegen (PrepareIP): what it wrote per layer, and what still needs a tool."""
-    from qonnx.custom_op.registry import getCustomOp
-
-    with _Timer(b.timings, "codegen"):
+    failures: list[Exception] = []
+    cfg.steps = [_one_line_errors(s, failures) if callable(s) else s for s in cfg.steps]
+    with finn_builder_session():
         try:
-            model = steps.step_hw_codegen(model, cfg)
-        except Exception as e:
-            return model, {"ok": False, "error": f"{type(e).__name__}: {e}",
-                           "summary": "FINN's step_hw_codegen failed; no code generated"}
-    layers = []
-    for node in model.graph.node:
-        folder = Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen"))
-        files = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        hls = node.op_type.endswith("_hls")
-        layers.append({"name": node.name, "op_type": node.op_type, "dir": str(folder), "files": files,
-                       "kind": "HLS C++ + Tcl" if hls else "RTL",
-                       "still_needs": "Vitis HLS synthesis (step_hw_ipgen)" if hls else "Vivado IP packaging (step_hw_ipgen)"})
-    n_hls = sum(la["op_type"].endswith("_hls") for la in layers)
-    summary = (f"{len(layers) - n_hls} RTL layers: Verilog/SystemVerilog generated"
-               + (f"; {n_hls} HLS layers: C++ and HLS Tcl generated, their RTL needs Vitis HLS (step_hw_ipgen)"
-                  if n_hls else "; no HLS layers (no Vitis HLS needed)") + f"; code under {b.path('codegen')}")
-    save_model(model, b.path("codegen.onnx"))
-    return model, {"ok": True, "summary": summary, "rtl_layers": len(layers) - n_hls, "hls_layers": n_hls,
-                   "layers": layers}
+            status = build_dataflow_cfg(str(cfg.model_path), cfg)
+        except FINNUserError:  # raised through under pytest
+            if not failures:
+                raise
+            status = -1
+    if failures:
+        raise failures[0]
+    if status != 0:
+        raise BuildFailed(f"FINN's build stopped in one of its steps; see {Path(cfg.output_dir) / 'build_dataflow.log'}")
 
-
-def synthesis_estimate(b: Build, model, codegen: dict, progress=None) -> dict:
-    """yosys synth_xilinx per layer of the generated RTL, against the whole board (margin 0: the
-    folding margin is for FINN's estimates; this says how much of the chip the RTL takes)."""
-    if not b.synth:
-        return {"skipped": "not run (--no-synth, or a build made for `make verify`; `make bitstream` runs it)"}
-    if not codegen.get("ok"):
-        return {"skipped": "not run: FINN's code generation failed, there is no RTL to synthesize"}
-    from hw.synth.accelerator import synthesis_section
-
-    with _Timer(b.timings, "synthesis"):
-        return synthesis_section(model, b.board, b.build_dir, jobs=b.synth_jobs, progress=progress)
-
-
-def run_vendor_steps(b: Build, model, steps) -> list[str]:
-    """FINN's own steps after code generation, as in finn-plus' default build (needs Vivado)."""
-    cfg = dataflow_config(b, vendor=True)
-    done = []
-    for name in VENDOR_STEPS:
-        with _Timer(b.timings, name):
-            model = getattr(steps, name)(model, cfg)
-        save_model(model, b.path(f"after_{name}.onnx"))
-        done.append(name)
-    return done
-
-
-def make_report(b: Build, folding, estimates: dict, codegen: dict, vendor: dict, synthesis: dict) -> dict:
-    from flows.folding import layers_as_dicts
-    from flows.report import design_summary
-
-    layers = layers_as_dicts(folding.layers)
-    return {
-        "model": str(b.model_path), "board": b.board.name, "part": b.board.part, "margin": b.margin,
-        "build_dir": str(b.build_dir), "stages": {s: f"{s}.onnx" for s in STAGES},
-        "folding": {"source": folding.source, "target_cycles": folding.target_cycles, "trials": folding.trials,
-                    "config": "folding_config.json", "mvau_wwidth_max": b.mvau_wwidth_max},
-        "layers": layers,
-        "summary": design_summary(layers, b.board.resources, folding.budget, b.board.clock_mhz),
-        "finn_estimate_reports": estimates, "codegen": codegen, "synthesis": synthesis, "vendor_steps": vendor,
-        "timings_s": dict(b.timings),
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# The driver
-# ----------------------------------------------------------------------------------------------
 
 def build(model_path, board_name: str, out="build", folding_file=None, margin: float = DEFAULT_MARGIN,
           boards_dir: Path = BOARDS_DIR, vendor_free: bool = False, mvau_wwidth_max: int = 36,
-          hw_backend: str = "rtl", synth: bool = False, synth_jobs: int = 1, progress=None) -> dict:
+          hw_backend: str = "rtl", synth: bool = False, synth_jobs: int = 1, extra_steps=None) -> dict:
     """Run the build; return the report. Raises UserError (bad input), LoweringError (a node
     FINN cannot map) and VendorStepsNeeded (done without vendor tools; Vivado/Vitis absent).
     vendor_free=True stops after the vendor-free part, whether the tools are present or not.
     hw_backend: "rtl" (default) puts this project's RTL in place of FINN's HLS layers after
     folding; "hls" keeps FINN's HLS layers (their RTL then needs Vitis HLS).
     synth: add the yosys resource estimate of the generated RTL (report section "synthesis"),
-    ``synth_jobs`` yosys processes at a time; progress(done, total, layer) after each layer."""
-    from flows.finn_env import finn_log_to, import_finn, missing_vendor_tools
-    from flows.report import write_report
+    ``synth_jobs`` yosys processes at a time. extra_steps: {"before" | "after": {step name:
+    [steps]}}, FINN's inject_steps_before / inject_steps_after."""
+    from flows.finn_env import import_finn, missing_vendor_tools
 
     board = load_board(board_name, boards_dir)  # first: an unknown board costs nothing
     check_margin(margin)  # before the expensive part
-    model = load_model(Path(model_path))
-    require_quantized_activations(model, Path(model_path))
+    model_path = Path(model_path)
+    require_quantized_activations(load_model(model_path), model_path)
     if hw_backend not in ("rtl", "hls"):
         raise UserError(f"hw backend must be 'rtl' or 'hls', got {hw_backend!r}")
     if synth_jobs < 1:
         raise UserError(f"synth jobs must be >= 1, got {synth_jobs}")
-    b = Build(Path(model_path), board, build_dir_for(model_path, board, Path(out)), margin,
-              Path(folding_file) if folding_file else None, mvau_wwidth_max, hw_backend, synth, synth_jobs)
-    b.build_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    steps = import_finn(b.path("codegen"))
-    with finn_log_to(b.path("finn.log")):
-        cfg = dataflow_config(b)
-        stages = lower(b, cfg)
-        folding = fold(b, stages["dataflow"])
-        estimates = finn_estimate_reports(b, folding.model, cfg, steps)
-        model, kept_hls = use_project_rtl(b, folding.model)
-        model, codegen = generate_code(b, model, cfg, steps)
-        codegen["kept_hls"] = kept_hls
-        synthesis = synthesis_estimate(b, model, codegen, progress)
-        b.timings["vendor_free_total"] = round(time.perf_counter() - t0, 3)
-        vendor = {"done": [], "stopped_at": None, "reason": None}
-        if vendor_free:
-            vendor.update(stopped_at=VENDOR_STEPS[0], reason="not run (--vendor-free)")
-        elif missing_vendor_tools():
-            vendor.update(stopped_at=VENDOR_STEPS[0], reason=missing_vendor_tools())
-        report = make_report(b, folding, estimates, codegen, vendor, synthesis)
-        write_report(b.build_dir, report)
-        if vendor["stopped_at"]:
-            if vendor_free:
-                return report
-            raise VendorStepsNeeded(vendor_stop_message(b, report, vendor["reason"]))
-        vendor["done"] = run_vendor_steps(b, model, steps)
-        report = make_report(b, folding, estimates, codegen, vendor, synthesis)
-        write_report(b.build_dir, report)
+    if folding_file is not None and not Path(folding_file).is_file():
+        raise UserError(f"folding file not found: {folding_file}")
+    build_dir = build_dir_for(model_path, board, Path(out))
+    build_dir.mkdir(parents=True, exist_ok=True)
+    codegen_dir = build_dir / "codegen"
+    import_finn(codegen_dir)
+    missing = None if vendor_free else missing_vendor_tools()
+    cfg = wrn_build_config(
+        model_path, board, build_dir, vendor=not vendor_free and not missing, wrn_boards_dir=str(boards_dir),
+        wrn_margin=margin, folding_config_file=Path(folding_file) if folding_file else None,
+        mvau_wwidth_max=mvau_wwidth_max, wrn_hw_backend=hw_backend, wrn_synth=synth, wrn_synth_jobs=synth_jobs,
+        wrn_codegen_dir=str(codegen_dir))
+    if vendor_free or missing:
+        cfg.stop_step = LAST_VENDOR_FREE_STEP
+        cfg.wrn_vendor_stop = VENDOR_STEPS[0]
+        cfg.wrn_vendor_stop_reason = "not run (--vendor-free)" if vendor_free else missing
+    for where, steps in (extra_steps or {}).items():
+        getattr(cfg, f"inject_steps_{where}").update(steps)
+    run_finn_builder(cfg)
+    report = finish_report(cfg)
+    if missing:
+        raise VendorStepsNeeded(vendor_stop_message(build_dir, report, missing))
     return report
+
+
+def finish_report(cfg: WrnBuildConfig) -> dict:
+    """report.json with FINN's time per step and, after a full build, the vendor steps done."""
+    build_dir = Path(cfg.output_dir)
+    report = build_report(cfg)
+    times = build_dir / "report" / "time_per_step.json"
+    report["timings_s"] = json.loads(times.read_text()) if times.is_file() else {}
+    if cfg.stop_step is None:
+        report["vendor_steps"]["done"] = [s for s in VENDOR_STEPS if (build_dir / "intermediate_models" /
+                                                                     f"{s}.onnx").is_file()]
+    write_report(build_dir, report)
+    return report
+
+
+def codegen_model(build_dir):
+    """The code-generated graph of a build (what the simulations run)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    return ModelWrapper(str(stage_path(build_dir, "codegen")))
 
 
 def synthesis_summary(section: dict) -> str:
@@ -328,12 +253,11 @@ def synthesis_summary(section: dict) -> str:
     return f", yosys estimate {used}" + ("" if section.get("complete") else " (incomplete)")
 
 
-def vendor_stop_message(b: Build, report: dict, missing: str) -> str:
+def vendor_stop_message(build_dir: Path, report: dict, missing: str) -> str:
     s, c = report["summary"], report["codegen"]
     made = (f"stage ONNX files, folding for est. {s['estimated_fps']:,.0f} FPS "
             f"({s['percent_of_board']['LUT']:.0f}% LUT, {s['percent_of_board']['BRAM36']:.0f}% BRAM36), "
             f"FINN estimate reports, report.md/json/png"
             + (f", RTL for {c['rtl_layers']} layers and HLS C++ for {c['hls_layers']} layers" if c.get("ok") else "")
             + synthesis_summary(report.get("synthesis") or {}))
-    return (f"{missing}: stopped before {FIRST_VENDOR_STEP}; "
-            f"produced in {b.build_dir}: {made}")
+    return f"{missing}: stopped before {FIRST_VENDOR_STEP}; produced in {build_dir}: {made}"

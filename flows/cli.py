@@ -89,10 +89,6 @@ def add_input_args(p: argparse.ArgumentParser, default_images) -> None:
     src.add_argument("--inputs", type=Path, help="N x C x H x W floats (.npy) in the model's input range")
 
 
-def synth_progress(done: int, total: int, layer: str) -> None:
-    print(f"[flows] yosys {done}/{total}: {layer}", flush=True)
-
-
 def run(args) -> int:
     if args.command == "verify-hw":
         return verify_hw(args)
@@ -101,8 +97,7 @@ def run(args) -> int:
 
         report = build(args.model, args.board, args.out, args.folding, args.margin,
                        vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max,
-                       hw_backend=args.hw_backend, synth=not args.no_synth, synth_jobs=args.synth_jobs,
-                       progress=synth_progress)
+                       hw_backend=args.hw_backend, synth=not args.no_synth, synth_jobs=args.synth_jobs)
         s = report["summary"]
         print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
         return 0

@@ -10,6 +10,9 @@ This module:
   * tells whether Vivado / Vitis HLS are on PATH (missing_vendor_tools);
   * sends FINN's log to a file (SetFolding warns about every layer that misses a target:
     dozens of lines per folding trial);
+  * lets FINN's builder (build_dataflow_cfg) finish without Vivado (it asks for the Vivado
+    version when it writes its metadata) and gives back the terminal and the logging set-up it
+    takes over while it runs (finn_builder_session);
 Import FINN through `import_finn()` and nothing here leaks into the rest of the flow.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,9 +69,33 @@ def import_finn(build_dir: str | Path = "build/.finn"):
         for name in xsi._LAZY_NAMES:
             if name not in vars(xsi):
                 setattr(xsi, name, _xsi_placeholder(name))
+    import finn.builder.build_dataflow as builder
     import finn.builder.build_dataflow_steps as steps
 
+    if not os.environ.get("XILINX_VIVADO"):
+        # exit_buildflow records Path(get_vivado_root()).name, which raises without Vivado
+        builder.get_vivado_root = lambda: "no-vivado"
     return steps
+
+
+@contextmanager
+def finn_builder_session():
+    """Run FINN's build_dataflow_cfg inside: it replaces sys.stdout / sys.stderr by loggers that
+    timestamp every line and re-configures the root logger (basicConfig(force=True)) to its
+    build_dataflow.log; afterwards the streams, the root logger's handlers and level, and the
+    warnings capture are as they were."""
+    root = logging.getLogger()
+    saved = (sys.stdout, sys.stderr, list(root.handlers), root.level)
+    _quiet_onnxruntime()
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[2]:
+                handler.close()
+        sys.stdout, sys.stderr, root.handlers, _ = saved
+        root.setLevel(saved[3])
+        logging.captureWarnings(False)
 
 
 def _quiet_onnxruntime() -> None:

@@ -2,7 +2,7 @@
 
 Per layer: name, op type, PE, SIMD, FINN's estimated cycles per frame, LUT, BRAM36 (and DSP,
 URAM). Totals against the board's resources, the bottleneck layer and the estimated
-throughput clock / max(cycles). The "synthesis" section (hw.synth_accel: yosys on the generated
+throughput clock / max(cycles). The "synthesis" section (hw.synth.accelerator: yosys on the generated
 RTL) is rendered next to FINN's estimates, with both totals side by side. Every file is written
 atomically; report.md and report.png are rendered from the JSON, so a later step (verify-flow's
 exactness check) adds a section to the JSON and re-renders the other two.

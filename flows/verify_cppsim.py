@@ -19,7 +19,7 @@ from pathlib import Path
 from common.atomic import write_json, write_text
 from common.boards import load_board
 from common.errors import UserError
-from flows.build import build, build_dir_for
+from flows.build import build, build_dir_for, codegen_model
 from flows.exactness import stage_input
 from flows.finn_env import finn_log_to
 from flows.verify import prepare_verification
@@ -31,7 +31,6 @@ from hw.cppsim.layerwise import LayerwiseSim, run_and_compare
 def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None,
                            images=10, seed: int = 0, progress: bool = True, data=None, inputs=None) -> dict:
     """`make verify HW=cppsim`'s whole-accelerator half: build (HLS backend), compile, run, compare, report."""
-    from qonnx.core.modelwrapper import ModelWrapper
 
     if images != "all" and int(images) < 1:
         raise UserError(f"--images must be at least 1, got {images}")
@@ -44,7 +43,7 @@ def verify_hls_accelerator(model_path, board_name: str = "pynq-z2", out="build",
     build_s = round(time.perf_counter() - t0, 1)
     bdir = build_dir_for(v.model_path, board, out)
     with finn_log_to(bdir / "finn.log"):
-        model = ModelWrapper(str(bdir / "codegen.onnx"))
+        model = codegen_model(bdir)
         sim = LayerwiseSim(model, bdir / "cppsim")
         result = run_and_compare(sim, stage_input(model, v.p, 1.0), seed, progress, label_of=host_labels(bdir))
     result.update({**v.summary(), "board": board.name})

@@ -4,7 +4,7 @@ given (flows.reference; and Brevitas where this project's checkpoint sits beside
 
 Steps (``verify_accelerator``):
   1. the vendor-free FINN build (flows.build) gives the folded graph with this project's RTL in
-     place of FINN's HLS layers, every layer's generated HDL (codegen.onnx), and tail.onnx where
+     place of FINN's HLS layers, every layer's generated HDL (the step_wrn_codegen stage), and tail.onnx where
      float nodes follow the accelerator's output (flows.float_tail: the host runs them);
   2. inputs and references (flows.verify.prepare_verification): the model's own input quantizer
      gives the integers the accelerator takes;
@@ -25,7 +25,7 @@ import numpy as np
 from common.atomic import write_json, write_text
 from common.boards import load_board
 from common.errors import UserError
-from flows.build import build, build_dir_for
+from flows.build import build, build_dir_for, codegen_model
 from flows.exactness import stage_input
 from flows.finn_env import finn_log_to
 from flows.float_tail import tail_label
@@ -53,7 +53,6 @@ def verify_accelerator(model_path, board_name: str = "pynq-z2", out="build", che
                        gap_prob: float = 0.1, stall_prob: float = 0.1, seed: int = 0, data=None, inputs=None,
                        processes: int = 1) -> dict:
     """`make verify`'s whole-accelerator half: build, simulate, compare, report."""
-    from qonnx.core.modelwrapper import ModelWrapper
 
     if images != "all" and int(images) < 3:
         raise UserError(f"--images must be at least 3 (the pipeline fills on the first), got {images}")
@@ -64,7 +63,7 @@ def verify_accelerator(model_path, board_name: str = "pynq-z2", out="build", che
     build(v.model_path, board_name, out, vendor_free=True)
     bdir = build_dir_for(v.model_path, board, Path(out))
     with finn_log_to(bdir / "finn.log"):
-        model = ModelWrapper(str(bdir / "codegen.onnx"))
+        model = codegen_model(bdir)
         result = simulate_accelerator(model, stage_input(model, v.p, 1.0), board, bdir / "rtl_sim", gap_prob,
                                       stall_prob, seed, label_of=host_labels(bdir), processes=processes)
     result.update(v.summary())

@@ -1,6 +1,6 @@
 """yosys resource estimate of a whole accelerator: the "synthesis" section of the build report.
 
-Every layer of the code-generated dataflow partition (``codegen.onnx``: finn-rtllib's RTL layers
+Every layer of the code-generated dataflow partition (the build's step_wrn_codegen stage: finn-rtllib's RTL layers
 and this project's) is synthesized on its own with ``hw.synth.layers`` (yosys ``synth_xilinx`` for
 the board's part family), and so are the FIFOs that ``hw.stitch`` puts between the layers when their
 depths are known (``make verify`` sizes them by simulation and writes them to verify_rtl.json).

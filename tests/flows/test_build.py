@@ -17,7 +17,8 @@ import yaml
 
 from common.boards import BOARDS_DIR, known_boards, load_board
 from common.errors import UserError
-from flows.build import STAGES, VendorStepsNeeded, build
+from flows.build import STAGES, WRN_STEPS, VendorStepsNeeded, build
+from flows.build_steps import step_wrn_report
 from flows.folding import CHECKED, DesignTooLarge, budget_for, search_folding
 from tests.flows.test_lowering import SIZE, lowered, small_wrn
 from train import DEFAULT_CONFIG
@@ -104,9 +105,14 @@ def test_cli_without_vivado_exits_3_naming_the_step(cli_build):
 
 def test_report_files_and_totals(cli_build):
     _, build_dir = cli_build
-    for name in [f"{s}.onnx" for s in STAGES] + ["report.json", "report.md", "report.png", "folding_config.json"]:
-        assert (build_dir / name).is_file(), name
     report = json.loads((build_dir / "report.json").read_text())
+    assert list(report["stages"]) == list(STAGES)
+    for name in list(report["stages"].values())[1:] + ["report.json", "report.md", "report.png", "folding_config.json",
+                                                       "build_dataflow.log"]:
+        assert (build_dir / name).is_file(), name
+    # FINN's builder ran every vendor-free step, this project's and its own, and timed each
+    assert list(report["timings_s"])[:-1] == [s if isinstance(s, str) else s.__name__
+                                              for s in WRN_STEPS[:WRN_STEPS.index(step_wrn_report) + 1]]
     layers, s = report["layers"], report["summary"]
     for kind in CHECKED:
         assert s["totals"][kind] == sum(layer[kind] for layer in layers)
@@ -128,6 +134,24 @@ def test_report_files_and_totals(cli_build):
     assert report["vendor_steps"]["stopped_at"] == "step_hw_ipgen"
     assert report["synthesis"]["skipped"].startswith("not run (--no-synth")
     assert "## Synthesis estimate (yosys)\n\n- not run (--no-synth" in md
+
+
+def test_a_user_step_runs_where_it_is_injected(model_file, tmp_path):
+    """A step of the user's own, added as FINN documents it (inject_steps_after), runs on the
+    folded model and is saved and timed like every other step."""
+    seen = []
+
+    def step_count_mvaus(model, cfg):
+        seen.append(sum(n.op_type.startswith("MVAU") for n in model.graph.node))
+        assert Path(cfg.output_dir, "folding_config.json").is_file()  # the folding step ran before it
+        return model
+
+    report = build(model_file, "pynq-z2", tmp_path / "out", vendor_free=True,
+                   extra_steps={"after": {"step_wrn_fold": [step_count_mvaus]}})
+    steps = list(report["timings_s"])
+    assert seen == [sum(la["op_type"].startswith("MVAU") for la in report["layers"])] and seen[0] > 0
+    assert steps[steps.index("step_wrn_fold") + 1] == "step_count_mvaus"
+    assert Path(report["build_dir"], "intermediate_models", "step_count_mvaus.onnx").is_file()
 
 
 @pytest.mark.slow

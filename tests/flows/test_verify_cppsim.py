@@ -21,16 +21,15 @@ from tests.hw.test_cppsim import stream_order
 
 
 def hls_build(brevitas, root, name):
-    from qonnx.core.modelwrapper import ModelWrapper
 
     from common.boards import load_board
-    from flows.build import build, build_dir_for
+    from flows.build import build, build_dir_for, codegen_model
     from tests.flows.test_lowering import SIZE
     from train.export import export_qonnx
 
     path = export_qonnx(brevitas, (1, SIZE, SIZE), root / f"{name}.onnx")
     build(path, "pynq-z2", root / "out", vendor_free=True, hw_backend="hls")
-    return ModelWrapper(str(build_dir_for(path, load_board("pynq-z2"), root / "out") / "codegen.onnx")), path
+    return codegen_model(build_dir_for(path, load_board("pynq-z2"), root / "out")), path
 
 
 def check_layerwise(brevitas, built, work, images=3):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from common.boards import load_board
-from flows.build import build, build_dir_for
+from flows.build import build, build_dir_for, codegen_model
 from hw.sim import Stall, pack_words, verilator_available
 from tests.flows.test_lowering import SIZE, small_wrn
 from train.export import export_qonnx
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.skipif(not verilator_available(), reason="Verilator (Py
 def built(tmp_path_factory):
     """WRN-8-1 (2-bit activations, residual blocks with and without downsampling) through the
     vendor-free flow: its code-generated dataflow partition with the project's RTL."""
-    from qonnx.core.modelwrapper import ModelWrapper
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("hwverify")
@@ -30,7 +29,7 @@ def built(tmp_path_factory):
     path = export_qonnx(brevitas, (1, SIZE, SIZE), root / "wrn8_1.onnx")
     build(path, "pynq-z2", root / "out", vendor_free=True)
     bdir = build_dir_for(path, load_board("pynq-z2"), root / "out")
-    return brevitas, ModelWrapper(str(bdir / "codegen.onnx")), bdir, path
+    return brevitas, codegen_model(bdir), bdir, path
 
 
 def test_every_layer_of_the_residual_network_is_rtl(built):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from common.boards import load_board
-from flows.build import build, build_dir_for
+from flows.build import build, build_dir_for, codegen_model
 from hw.sim import verilator_available
 from tests.fixtures import warmed_bethge
 from train.export import export_qonnx
@@ -22,7 +22,6 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.mark.parametrize("weight_quant", ["sign"])
 def test_resnete_w1a1_accelerator_is_bit_exact(tmp_path, weight_quant):
-    from qonnx.core.modelwrapper import ModelWrapper
 
     from flows.exactness import stage_input
     from flows.verify_rtl import compare_references
@@ -35,7 +34,7 @@ def test_resnete_w1a1_accelerator_is_bit_exact(tmp_path, weight_quant):
     report = build(path, "pynq-z2", tmp_path / "out", vendor_free=True)
     assert report["codegen"]["kept_hls"] == {} and report["codegen"]["hls_layers"] == 0  # all RTL
     bdir = build_dir_for(path, load_board("pynq-z2"), tmp_path / "out")
-    model = ModelWrapper(str(bdir / "codegen.onnx"))
+    model = codegen_model(bdir)
     ops = {n.op_type for n in model.graph.node}
     assert {"MVAUBipolar_rtl", "ElementwiseAddStreams_rtl", "DuplicateStreams_rtl"} <= ops
     x = np.random.default_rng(0).integers(0, 256, (4, 1, SIZE, SIZE), dtype=np.uint8)
