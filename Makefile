@@ -1,4 +1,5 @@
-# One entry point per stage of the pipe. `make train` and `make test` bootstrap everything.
+# One target per stage of the pipe, each a `wrn1bit <command>` (wrn1bit/cli.py).
+# `make train` and `make test` bootstrap everything.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -64,13 +65,13 @@ data:
 	fi
 
 train: venv data
-	$(BIN)/python -m train --config $(CONFIG) $(ARGS)
+	$(BIN)/wrn1bit train --config $(CONFIG) $(ARGS)
 
 train-fp: venv data
-	$(BIN)/python -m train --config $(CONFIG) --full-precision $(ARGS)
+	$(BIN)/wrn1bit train --config $(CONFIG) --full-precision $(ARGS)
 
 export: venv data
-	$(BIN)/python -m train.export $(CKPT)
+	$(BIN)/wrn1bit export $(CKPT)
 
 test: venv data
 	$(BIN)/python -m pytest -q
@@ -85,10 +86,10 @@ bench: venv data
 # (stages, folding for the board, FINN estimates, code generation, the yosys resource estimate
 # of the generated RTL, report) and exits with 3, naming the first step that needs them.
 bitstream: venv
-	$(BIN)/python -m flows build --board $(BOARD) --model $(MODEL) --out $(OUT) $(FLOW_ARGS)
+	$(BIN)/wrn1bit build --board $(BOARD) --model $(MODEL) --out $(OUT) $(FLOW_ARGS)
 
 verify-flow: venv data
-	$(BIN)/python -m flows verify --board $(BOARD) --model $(MODEL) --out $(OUT) --images $(VERIFY_IMAGES) $(VERIFY_INPUTS)
+	$(BIN)/wrn1bit verify-flow --board $(BOARD) --model $(MODEL) --out $(OUT) --images $(VERIFY_IMAGES) $(VERIFY_INPUTS)
 
 bench-flow: venv
 	$(BIN)/python bench/flow_time.py --board $(BOARD) --model $(MODEL)
@@ -99,14 +100,14 @@ clean:
 # Recompute a checkpoint's BatchNorm statistics over the whole training set (train/precise_bn.py);
 # writes <checkpoint>_precise_bn.{pt,json,md} beside CKPT.
 precise-bn: venv data
-	$(BIN)/python -m train.precise_bn $(CKPT)
+	$(BIN)/wrn1bit precise-bn $(CKPT)
 
 # Package a finished run's CKPT (default $(RUN)/last.pt) as the committed default model that
 # later stages build from.
 PRETRAINED := train/pretrained/$(DEFAULT)
 pretrained: venv data
 	$(BIN)/python -c "from train.checkpoint import save_model_only; save_model_only('$(CKPT)', '$(PRETRAINED).pt')"
-	$(BIN)/python -m train.export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000
+	$(BIN)/wrn1bit export $(PRETRAINED).pt --out $(PRETRAINED).onnx --images 1000
 
 # Stage 4, HW=rtl (default): this project's RTL, per layer (the default part of the pytest grid;
 # the whole grid is in `make test-slow`) and the whole stitched accelerator of MODEL (any QONNX
@@ -125,7 +126,7 @@ VERIFY_INPUTS = $(if $(DATA),--data $(DATA)) $(if $(INPUTS),--inputs $(INPUTS))
 verify: venv data
 	@case "$(HW)" in rtl|cppsim) ;; *) echo "make verify: HW must be rtl or cppsim, got '$(HW)'" >&2; exit 2;; esac
 	$(BIN)/python -m pytest -q $(VERIFY_TESTS_$(HW))
-	$(BIN)/python -m hw verify --sim $(HW) --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES) \
+	$(BIN)/wrn1bit verify --sim $(HW) --model $(MODEL) --board $(BOARD) --out $(OUT) --images $(VERIFY_IMAGES) \
 		$(VERIFY_INPUTS) $(if $(filter rtl,$(HW)),--processes $(VERIFY_PROCS))
 
 bench-hw: venv

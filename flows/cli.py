@@ -25,16 +25,15 @@ from train import DEFAULT_MODEL
 EXIT_BAD_INPUT, EXIT_NEEDS_VENDOR_TOOLS = 2, 3
 
 
-def parse_args(argv=None, prog: str = "python -m flows") -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="QONNX model -> FINN accelerator for a board")
-    v = sub.add_parser("verify", help="stage-by-stage integer exactness vs the QONNX model (and Brevitas)")
-    add_verify_hw_parser(sub)
-    for q in (b, v):
-        q.add_argument("--board", default="pynq-z2", help="a board under boards/ (default pynq-z2)")
-        q.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
-        q.add_argument("--out", type=Path, default=Path("build"), help="builds go to OUT/<model stem>_<board>/")
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", default="pynq-z2", help="a board under boards/ (default pynq-z2)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
+    p.add_argument("--out", type=Path, default=Path("build"), help="builds go to OUT/<model stem>_<board>/")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    b = argparse.ArgumentParser(prog=prog, description="QONNX model -> FINN accelerator for a board (FINN's builder)")
+    _model_args(b)
     b.add_argument("--folding", type=Path, help="FINN folding config JSON (ApplyConfig format) instead of the search")
     b.add_argument("--margin", type=float, default=0.15, help="keep this share of every resource free (default 0.15)")
     b.add_argument("--mvau-wwidth-max", type=int, default=36,
@@ -47,15 +46,21 @@ def parse_args(argv=None, prog: str = "python -m flows") -> argparse.Namespace:
                    help="skip the yosys resource estimate of the generated RTL (minutes on a first build)")
     b.add_argument("--synth-jobs", type=int, default=min(4, os.cpu_count() or 1),
                    help="yosys processes at a time for the estimate (default: CPUs, at most 4)")
+    return b
+
+
+def verify_flow_parser(prog: str) -> argparse.ArgumentParser:
+    v = argparse.ArgumentParser(prog=prog, description="every lowered graph of the build, stage by stage, "
+                                "vs the QONNX model (and Brevitas): integer exactness")
+    _model_args(v)
     add_input_args(v, default_images=100)
-    return p.parse_args(argv)
+    return v
 
 
-def add_verify_hw_parser(sub) -> None:
-    v = sub.add_parser("verify-hw", help="simulate the accelerator of a QONNX model and compare it with the model")
-    v.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"QONNX file (default {DEFAULT_MODEL})")
-    v.add_argument("--board", default="pynq-z2")
-    v.add_argument("--out", type=Path, default=Path("build"))
+def verify_hw_parser(prog: str) -> argparse.ArgumentParser:
+    v = argparse.ArgumentParser(prog=prog, description="the accelerator of a QONNX model simulated (Verilator or "
+                                "cppsim) and compared with the model")
+    _model_args(v)
     add_input_args(v, default_images=None)
     v.add_argument("--sim", choices=("rtl", "cppsim"), default="rtl",
                    help="rtl: this project's RTL accelerator stitched in Verilator; cppsim: the --hw-backend hls "
@@ -64,6 +69,7 @@ def add_verify_hw_parser(sub) -> None:
     v.add_argument("--stall", type=float, default=0.1, help="probability of output back-pressure per cycle")
     v.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
                    help="simulator processes for the images after the first 100 (--sim rtl; default: 2 or the CPUs)")
+    return v
 
 
 def images_arg(text: str):
@@ -89,18 +95,18 @@ def add_input_args(p: argparse.ArgumentParser, default_images) -> None:
     src.add_argument("--inputs", type=Path, help="N x C x H x W floats (.npy) in the model's input range")
 
 
-def run(args) -> int:
-    if args.command == "verify-hw":
-        return verify_hw(args)
-    if args.command == "build":
-        from flows.build import build
+def run_build(args) -> int:
+    from flows.build import build
 
-        report = build(args.model, args.board, args.out, args.folding, args.margin,
-                       vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max,
-                       hw_backend=args.hw_backend, synth=not args.no_synth, synth_jobs=args.synth_jobs)
-        s = report["summary"]
-        print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
-        return 0
+    report = build(args.model, args.board, args.out, args.folding, args.margin,
+                   vendor_free=args.vendor_free, mvau_wwidth_max=args.mvau_wwidth_max,
+                   hw_backend=args.hw_backend, synth=not args.no_synth, synth_jobs=args.synth_jobs)
+    s = report["summary"]
+    print(f"[flows] {report['build_dir']}: est. {s['estimated_fps']:,.0f} FPS; report.md written")
+    return 0
+
+
+def run_verify_flow(args) -> int:
     from flows.verify import verify_flow
 
     result = verify_flow(args.model, args.board, args.out, args.checkpoint, args.images, args.data, args.inputs)
@@ -110,7 +116,7 @@ def run(args) -> int:
     return 0 if result["passed"] else 1
 
 
-def verify_hw(args) -> int:
+def run_verify_hw(args) -> int:
     from flows.finn_env import import_finn
 
     import_finn(args.out / ".finn")
@@ -145,15 +151,22 @@ def summary_line(r: dict) -> str:
     return ", ".join(parts)
 
 
-def main(argv=None, prog: str = "python -m flows") -> int:
+# the `python -m flows` subcommands: parser, runner
+COMMANDS = {"build": (build_parser, run_build), "verify": (verify_flow_parser, run_verify_flow),
+            "verify-hw": (verify_hw_parser, run_verify_hw)}
+
+
+def run_command(name: str, argv, prog: str) -> int:
+    """One command, its errors as one line and an exit status."""
     from common.errors import UserError
     from flows.build import VendorStepsNeeded
     from flows.graph import LoweringError, lowering_message
     from hw.sim.verilator import BuildError, Stall, VerilatorMissing
 
-    args = parse_args(argv, prog)
+    make_parser, runner = COMMANDS[name]
+    args = make_parser(prog).parse_args(argv)
     try:
-        return run(args)
+        return runner(args)
     except (UserError, BuildError, Stall, VerilatorMissing) as e:  # one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -163,3 +176,24 @@ def main(argv=None, prog: str = "python -m flows") -> int:
     except VendorStepsNeeded as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_NEEDS_VENDOR_TOOLS
+
+
+def main_build(argv=None, prog: str = "python -m flows build") -> int:
+    return run_command("build", argv, prog)
+
+
+def main_verify_flow(argv=None, prog: str = "python -m flows verify") -> int:
+    return run_command("verify", argv, prog)
+
+
+def main_verify_hw(argv=None, prog: str = "python -m hw verify") -> int:
+    return run_command("verify-hw", argv, prog)
+
+
+def main(argv=None) -> int:
+    """`python -m flows build | verify | verify-hw [options]`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return run_command(argv[0], argv[1:], f"python -m flows {argv[0]}")

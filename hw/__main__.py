@@ -5,9 +5,9 @@ with the model, so it lives in flows/ (flows/verify_rtl.py); this is only its `p
 
 import sys
 
-from wrn1bit.cli import main
+from flows.cli import main_verify_hw
 
 if sys.argv[1:2] != ["verify"]:
     print("usage: python -m hw verify [options]   (= wrn1bit verify; --help for the options)", file=sys.stderr)
     sys.exit(2)
-sys.exit(main(sys.argv[1:]))
+sys.exit(main_verify_hw(sys.argv[2:]))

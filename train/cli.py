@@ -10,8 +10,8 @@ from common.errors import UserError
 from train.config import DEFAULT_CONFIG, load_config
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+def parse_args(argv=None, prog: str = "python -m train") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="experiment YAML (default: %(default)s)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config entries, e.g. train.epochs=3 model.width=4")
@@ -28,8 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, prog: str = "python -m train") -> int:
+    args = parse_args(argv, prog)
     try:
         if args.extend_to is not None and not args.resume:
             raise UserError("--extend-to continues an existing run: pass --resume too")

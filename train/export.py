@@ -271,8 +271,8 @@ def export_run(run_dir: Path, ds=None) -> dict:
     return export_checkpoint(run_dir / "last.pt", run_dir / "model.onnx", cfg_images, ds)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__,
+def main(argv=None, prog: str = "python -m train.export") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--out", type=Path, help="default: model.onnx beside the checkpoint")

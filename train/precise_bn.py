@@ -101,8 +101,8 @@ def precise_bn_checkpoint(ckpt_path: Path, out: Path, batch_size: int = 500, ds=
     return report
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.precise_bn", description=__doc__,
+def main(argv=None, prog: str = "python -m train.precise_bn") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--out", type=Path, help="default: <checkpoint stem>_precise_bn.pt beside it")

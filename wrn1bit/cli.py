@@ -9,20 +9,20 @@ from __future__ import annotations
 import importlib
 import sys
 
-# command: (module, its main's leading arguments, the python -m form, what it does)
+# command: (module, its main function, the python -m form, what it does)
 COMMANDS = {
-    "train": ("train.cli", [], "python -m train", "train a config (Brevitas), resume a run, or its full-precision twin"),
-    "export": ("train.export", [], "python -m train.export", "QONNX export of a checkpoint, checked exact"),
-    "precise-bn": ("train.precise_bn", [], "python -m train.precise_bn",
+    "train": ("train.cli", "main", "python -m train", "train a config (Brevitas), resume a run, or its full-precision twin"),
+    "export": ("train.export", "main", "python -m train.export", "QONNX export of a checkpoint, checked exact"),
+    "precise-bn": ("train.precise_bn", "main", "python -m train.precise_bn",
                    "a checkpoint's BatchNorm statistics recomputed over the training set"),
-    "bwnh": ("train.bwnh.cli", [], "python -m train.bwnh", "binary weights by hashing (BWNH) from a checkpoint"),
-    "build": ("flows.cli", ["build"], "python -m flows build",
+    "bwnh": ("train.bwnh.cli", "main", "python -m train.bwnh", "binary weights by hashing (BWNH) from a checkpoint"),
+    "build": ("flows.cli", "main_build", "python -m flows build",
               "QONNX model -> FINN dataflow accelerator for a board (exit 3: the rest needs Vivado/Vitis)"),
-    "verify": ("flows.cli", ["verify-hw"], "python -m hw verify",
+    "verify": ("flows.cli", "main_verify_hw", "python -m hw verify",
                "the whole accelerator in Verilator (--sim rtl) or cppsim (--sim cppsim) vs the QONNX model"),
-    "verify-flow": ("flows.cli", ["verify"], "python -m flows verify",
+    "verify-flow": ("flows.cli", "main_verify_flow", "python -m flows verify",
                     "every lowered graph of the build, stage by stage, vs the QONNX model"),
-    "synth": ("hw.synth.cli", [], "python -m hw.synth", "yosys resource estimate of one RTL module"),
+    "synth": ("hw.synth.cli", "main", "python -m hw.synth", "yosys resource estimate of one RTL module"),
 }
 
 
@@ -42,6 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command '{name}' (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
-    module, lead, _, _ = COMMANDS[name]
-    entry = importlib.import_module(module).main  # a stage's modules load only when it runs
-    return entry(lead + rest, prog=f"wrn1bit {name}") if lead else entry(rest, prog=f"wrn1bit {name}")
+    module, function, _, _ = COMMANDS[name]
+    entry = getattr(importlib.import_module(module), function)  # a stage's modules load only when it runs
+    return entry(rest, prog=f"wrn1bit {name}")

@@ -17,8 +17,8 @@ from hw.synth.cells import FAMILIES, family_for_part
 from hw.synth.runner import synthesize
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.synth", description="yosys resource estimate of one module")
+def main(argv: list[str] | None = None, prog: str = "python -m hw.synth") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description="yosys resource estimate of one module")
     ap.add_argument("top", help="top module name")
     ap.add_argument("files", nargs="+", type=Path, help=".v/.sv sources, plus any data files they read")
     ap.add_argument("--family", choices=FAMILIES, help="synth_xilinx family (default: the board's, else xc7)")

@@ -29,8 +29,8 @@ from common.errors import UserError
 from train.config import DEFAULT_CONFIG, load_config
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m train.bwnh", description=__doc__,
+def parse_args(argv=None, prog: str = "python -m train.bwnh") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="checkpoint", type=Path, required=True,
                    help="full-precision checkpoint (python -m train --full-precision)")
@@ -130,8 +130,8 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, prog: str = "python -m train.bwnh") -> int:
+    args = parse_args(argv, prog)
     try:
         report = run(args)
     except UserError as e:
