@@ -7,9 +7,9 @@ import pytest
 from qonnx.core.datatype import DataType
 
 from tests.hw.custom_op.stream_layer_util import (
-    as_rtl,  # noqa: F401
+    as_rtl,
     assert_equal_ints,
-    finn,
+    finn,  # noqa: F401  (fixture)
     finn_reference,
     needs_verilator,
     one_node_model,
