@@ -23,7 +23,7 @@ FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist
 all: help
 
 help:
-	@echo "make train      train the default config (CONFIG=..., ARGS='--set train.epochs=3 ...')"
+	@echo "make train      train the default config (CONFIG=..., ARGS='--set train.epochs=3 ...', NPROC=2: torchrun)"
 	@echo "make train-fp   train the full-precision twin of CONFIG"
 	@echo "make export     QONNX export + exactness check of CKPT (default $(CKPT))"
 	@echo "make precise-bn BatchNorm statistics of CKPT recomputed over the training set"
@@ -64,11 +64,15 @@ data:
 	  fi; \
 	fi
 
+# NPROC > 1: that many training processes on this machine (torchrun, DistributedDataParallel;
+# gloo on CPU, nccl on GPU; train/distributed.py)
+NPROC ?= 1
+TRAIN_CMD = $(if $(filter-out 1,$(NPROC)),$(BIN)/torchrun --standalone --nproc_per_node $(NPROC) -m train,$(BIN)/wrn1bit train)
 train: venv data
-	$(BIN)/wrn1bit train --config $(CONFIG) $(ARGS)
+	$(TRAIN_CMD) --config $(CONFIG) $(ARGS)
 
 train-fp: venv data
-	$(BIN)/wrn1bit train --config $(CONFIG) --full-precision $(ARGS)
+	$(TRAIN_CMD) --config $(CONFIG) --full-precision $(ARGS)
 
 export: venv data
 	$(BIN)/wrn1bit export $(CKPT)

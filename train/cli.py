@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,5 +43,6 @@ def main(argv=None, prog: str = "python -m train") -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"[train] done: test top-1 {100 * final['test_top1']:.2f}% -> {run_dir}/final.json")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: one line, from rank 0
+        print(f"[train] done: test top-1 {100 * final['test_top1']:.2f}% -> {run_dir}/final.json")
     return 0

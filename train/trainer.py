@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from train.checkpoint import init_from_checkpoint, load_checkpoint, restore_quan
 from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
 from train.distill import Distiller
+from train.distributed import Processes, unwrapped
 from train.export import export_run
 from train.models import build_model, count_conv_weights
 from train.optim import build_optimizer, rounding_generator, weight_update_hook
@@ -46,21 +48,27 @@ def to_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device) -> tuple[float, float]:
-    model.eval()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device,
+             procs: Processes = Processes()) -> tuple[float, float]:
+    """(mean loss, top-1) over all of x, y; with several processes each scores its share."""
+    model = unwrapped(model).eval()
+    n = len(y)
+    x, y = procs.share(x), procs.share(y)
     loss, correct = 0.0, 0
     for i in range(0, len(y), batch):
         out = model(to_float(x[i:i + batch], device))
         t = y[i:i + batch].to(device)
         loss += F.cross_entropy(out, t, reduction="sum").item()
         correct += (out.argmax(1) == t).sum().item()
-    return loss / len(y), correct / len(y)
+    loss, correct = procs.total(loss, correct)
+    return loss / n, correct / n
 
 
 def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rounding=None,
-                    distiller=None) -> dict:
+                    distiller=None, procs: Processes = Processes()) -> dict:
     """``rounding``: train.optim.StochasticRounding run after every optimizer step (None: BC).
-    ``distiller``: train.distill.Distiller, whose loss replaces cross-entropy (None: labels only)."""
+    ``distiller``: train.distill.Distiller, whose loss replaces cross-entropy (None: labels only).
+    ``procs``: with several processes each trains on its share of every batch (train/distributed.py)."""
     tcfg, flip_ok = cfg["train"], DATASETS[ds.name][2]
     gen = epoch_generator(cfg["seed"], epoch)
     sr_gen = rounding_generator(cfg["seed"], epoch) if rounding is not None else None
@@ -68,16 +76,19 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
     perm = torch.randperm(n, generator=gen)
     steps = (n + bs - 1) // bs
     model.train()
-    loss_sum, correct, t0 = 0.0, 0, time.time()
+    loss_sum, correct, seen, t0 = 0.0, 0, 0, time.time()
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{tcfg['epochs']}", leave=False,
-               disable=not progress, unit="batch")
+               disable=not (progress and procs.main), unit="batch")
     for step in bar:
         lr = lr_at(epoch + step / steps, tcfg)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = perm[step * bs:(step + 1) * bs]
-        x = augment_batch(to_float(ds.train_x[idx], device), cfg["data"]["augment"], flip_ok, gen)
-        y = ds.train_y[idx].to(device)
+        if len(idx) < procs.world:  # a last batch too small to give every process an image
+            continue
+        # the whole batch is augmented, so the draws from gen do not depend on the processes
+        x = procs.share(augment_batch(to_float(ds.train_x[idx], device), cfg["data"]["augment"], flip_ok, gen))
+        y = procs.share(ds.train_y[idx]).to(device)
         out = model(x)
         loss = F.cross_entropy(out, y) if distiller is None else distiller.loss(out, x, y)
         opt.zero_grad(set_to_none=True)
@@ -87,10 +98,12 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
             rounding.round_all(sr_gen)
         loss_sum += loss.item() * len(y)
         correct += (out.argmax(1) == y).sum().item()
+        seen += len(y)
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.4f}")
+    loss_sum, correct, seen = procs.total(loss_sum, correct, seen)
     seconds = time.time() - t0
-    return {"train_loss": loss_sum / n, "train_top1": correct / n, "lr_end": lr,
-            "seconds": seconds, "train_images_per_s": n / seconds}
+    return {"train_loss": loss_sum / seen, "train_top1": correct / seen, "lr_end": lr,
+            "seconds": seconds, "train_images_per_s": seen / seconds}
 
 
 # Settings of the machine, not of the experiment: a resumed run takes them from the command line,
@@ -119,11 +132,12 @@ def resumed_config(stored: dict, given: dict, where: Path) -> dict:
     """The config a resumed run goes on with: the checkpoint's own, except for RUNTIME_KEYS."""
     stored_rest, stored_rt = _runtime_split(stored)
     given_rest, given_rt = _runtime_split(given)
+    say = print if os.environ.get("RANK", "0") == "0" else (lambda *a, **k: None)  # torchrun: rank 0 speaks
     if stored_rest != given_rest:  # the run's own config wins: it is what the checkpoint was trained with
-        print(f"[train] --resume: using the config stored in {where}, not the one given", flush=True)
+        say(f"[train] --resume: using the config stored in {where}, not the one given", flush=True)
     changed = {p: v for p, v in given_rt.items() if stored_rt.get(p) != v}
     if changed:
-        print("[train] --resume: this machine's settings: "
+        say("[train] --resume: this machine's settings: "
               + ", ".join(f"{'.'.join(p)}={v}" for p, v in changed.items()), flush=True)
     cfg = copy.deepcopy(stored)
     for path, value in changed.items():
@@ -157,7 +171,8 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     tcfg = cfg["train"]
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
-    device = pick_device(cfg["device"])
+    procs = Processes.from_env(pick_device(cfg["device"]))
+    device = procs.device(pick_device(cfg["device"]))
     ds = ds if ds is not None else load_dataset(cfg["data"], cfg["seed"])
     torch.manual_seed(cfg["seed"])
     model_cfg = {**cfg["model"], "in_channels": ds.image_shape[0], "num_classes": ds.num_classes}
@@ -174,48 +189,60 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     model.to(device)
     opt = build_optimizer(model, tcfg)
     distiller = Distiller.from_config(cfg, ds.image_shape, ds.num_classes, device)
+    model = procs.wrap(model, device)  # after the optimizer: its param groups name the model's modules
     history, best, start = [], None, 0
     if resume:
         opt.load_state_dict(ckpt["optimizer"])
         history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    plain = unwrapped(model)
+    if procs.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     select_on = "val" if ds.val_y is not None else "test"
-    print(f"[train] {cfg['name']}: {model.cfg.describe()} on {ds.name} "
-          f"({len(ds.train_y)} train, {len(ds.test_y)} test, from {ds.source}), "
-          f"{count_conv_weights(model)} conv weights, device {device}, epochs {start + 1}..{tcfg['epochs']}",
-          flush=True)
+    say = print if procs.main else (lambda *a, **k: None)
+    say(f"[train] {cfg['name']}: {plain.cfg.describe()} on {ds.name} "
+        f"({len(ds.train_y)} train, {len(ds.test_y)} test, from {ds.source}), "
+        f"{count_conv_weights(plain)} conv weights, device {device}, epochs {start + 1}..{tcfg['epochs']}"
+        + (f", {procs.world} processes ({procs.backend}; {procs.bn_statistics()})" if procs.world > 1 else ""),
+        flush=True)
     for epoch in range(start, tcfg["epochs"]):
-        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress, rounding, distiller)}
-        row["test_loss"], row["test_top1"] = evaluate(model, ds.test_x, ds.test_y, tcfg["eval_batch_size"], device)
+        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress, rounding, distiller,
+                                                     procs)}
+        row["test_loss"], row["test_top1"] = evaluate(model, ds.test_x, ds.test_y, tcfg["eval_batch_size"], device,
+                                                      procs)
         if ds.val_y is not None:
-            row["val_loss"], row["val_top1"] = evaluate(model, ds.val_x, ds.val_y, tcfg["eval_batch_size"], device)
+            row["val_loss"], row["val_top1"] = evaluate(model, ds.val_x, ds.val_y, tcfg["eval_batch_size"], device,
+                                                        procs)
         history.append(row)
         score = row[f"{select_on}_top1"]
         is_best = best is None or score > best["score"]
         if is_best:
             best = {"epoch": epoch + 1, "score": score, "selected_on": select_on, "test_top1": row["test_top1"]}
-        state = dict(optimizer=opt.state_dict(), epoch=epoch + 1, history=history, best=best)
-        save_checkpoint(last, model, cfg, **state)
-        if is_best:
-            save_checkpoint(run_dir / "best.pt", model, cfg, **state)
-        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        plot_history(history, run_dir / "curves.png", cfg["name"],
-                     "cross-entropy" if distiller is None else "distillation")
-        print(f"[train] epoch {epoch + 1}/{tcfg['epochs']} lr {row['lr_end']:.4f} "
+        if procs.main:
+            state = dict(optimizer=opt.state_dict(), epoch=epoch + 1, history=history, best=best)
+            save_checkpoint(last, plain, cfg, **state)
+            if is_best:
+                save_checkpoint(run_dir / "best.pt", plain, cfg, **state)
+            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+            plot_history(history, run_dir / "curves.png", cfg["name"],
+                         "cross-entropy" if distiller is None else "distillation")
+        say(f"[train] epoch {epoch + 1}/{tcfg['epochs']} lr {row['lr_end']:.4f} "
               f"loss {row['train_loss']:.4f} train {100 * row['train_top1']:.2f}% "
               f"test {100 * row['test_top1']:.2f}% ({row['train_images_per_s']:.0f} img/s)", flush=True)
     final = {
         "name": cfg["name"], "dataset": ds.name, "epochs": tcfg["epochs"],
         "test_top1": history[-1]["test_top1"], "best": best,
-        "conv_weights": count_conv_weights(model),
+        "conv_weights": count_conv_weights(plain),
         "binary_weights": cfg["model"]["binary_weights"], "act_bits": cfg["model"]["act_bits"],
         "train_seconds": sum(h["seconds"] for h in history),
-        "device": str(device), "torch_threads": torch.get_num_threads(),
+        "device": str(device), "torch_threads": torch.get_num_threads(), "processes": procs.world,
     }
-    write_json(run_dir / "final.json", final)
-    do_export = cfg["export"]["enabled"] if export is None else export
-    if do_export and cfg["model"]["binary_weights"]:
-        final["export"] = export_run(run_dir, ds=ds)
+    if procs.main:
         write_json(run_dir / "final.json", final)
+        do_export = cfg["export"]["enabled"] if export is None else export
+        if do_export and cfg["model"]["binary_weights"]:
+            final["export"] = export_run(run_dir, ds=ds)
+            write_json(run_dir / "final.json", final)
+    procs.barrier()  # the other processes end with rank 0's files written
+    procs.close()
     return final
