@@ -1,6 +1,7 @@
 """Streamlining of the residual 1-bit WRN for finn-plus: transformations in order, to a fixpoint.
 
-The exported QONNX graph (see train/models/wrn.py) is turned into a graph of FINN hardware
+The exported QONNX graph (see train/models/wrn.py) is turned, with the transformations of
+flows/transformation/ and FINN's own, into a graph of FINN hardware
 layers only, with integer tensors everywhere between the raw input pixels and the class label:
 
   uint8 NHWC pixels -> [FMPadding -> ConvolutionInputGenerator -> MVAU (1-bit weights, fused

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.hw.conftest import cppsim  # noqa: F401  (fixture)
+from tests.hw.conftest import cppsim, finn_deps_at  # noqa: F401  (fixtures)
 from tests.hw.custom_op.stream_layer_util import finn  # noqa: F401
 from tests.hw.test_cppsim import stream_order
 
