@@ -21,7 +21,8 @@ DEFAULTS: dict = {
     "data": {
         "dataset": "fashion_mnist",
         "root": None,  # None: $WRN_DATA, else ./data, plus the data set's system locations
-        "val_size": 0,  # images held out of the training set to pick the best checkpoint
+        # a seeded part of the training set held out: best.pt and precise BN's choice use it, never the test set
+        "val_images": 0,
         "train_images": None,  # a seeded subset of this many training images (short runs); None: all
         "download": True,  # CIFAR/SVHN: try to download when the files are missing
         "augment": {"shift": 2, "flip": True, "cutout": 10},
@@ -60,5 +61,10 @@ def merge(base: dict, over: dict, where: str = "") -> dict:
 
 def with_defaults(stored: dict) -> dict:
     """A config saved by an older version of this trainer, completed with the keys added since
-    (their defaults keep the old behaviour), so its checkpoint can still be resumed or exported."""
+    (their defaults keep the old behaviour), so its checkpoint can still be resumed or exported;
+    keys renamed since get their new name (data.val_size -> data.val_images)."""
+    stored = copy.deepcopy(stored)
+    data = stored.get("data") or {}
+    if "val_size" in data:
+        data["val_images"] = data.pop("val_size")
     return merge(DEFAULTS, stored)

@@ -92,9 +92,32 @@ def test_checkpoint_report_and_export(tmp_path):
         acc = [(m(tx.float() / 255).argmax(1) == ty).float().mean().item() for m in (model.eval(), ref)]
     assert report["before"]["test_top1"] == pytest.approx(acc[0]) and report["after"]["test_top1"] == pytest.approx(acc[1])
     assert "optimizer" not in ckpt and ckpt["epoch"] == 3 and ckpt["precise_bn"]["images"] == 20
+    assert report["keep"] == "precise" and report["chosen_on"].startswith("no validation split")
+    assert report["device"] == "cpu"  # the checkpoint's "auto" on this machine
     assert json.loads(out.with_suffix(".json").read_text())["batch_size"] == 5
     assert "Precise BatchNorm" in out.with_suffix(".md").read_text()
     assert export_checkpoint(out, tmp_path / "model.onnx", images=5, ds=ds)["passed"]
+
+
+def test_the_choice_is_made_on_the_validation_split(tmp_path):
+    """With data.val_images the report keeps the statistics that score better on the held-out
+    training images; the test set is scored for the report only."""
+    from train.data import Dataset
+
+    model = warmed_model(act_bits=2, **HW)
+    save_checkpoint(tmp_path / "last.pt", model, {"data": {"dataset": "fashion_mnist"}, "seed": 0}, epoch=1)
+    x, y = images(20)
+    tx, ty = images(10, seed=3)
+    vx, vy = images(12, seed=5)
+    ds = Dataset("fashion_mnist", x, y, tx, ty, 10, "fixture", val_x=vx, val_y=vy)
+    report = precise_bn_checkpoint(tmp_path / "last.pt", tmp_path / "p.pt", batch_size=5, ds=ds, progress=False)
+    ref = reestimate_batchnorm(copy.deepcopy(model), x, 5)
+    with torch.no_grad():
+        val = [(m(vx.float() / 255).argmax(1) == vy).float().mean().item() for m in (model.eval(), ref)]
+    assert report["before"]["val_top1"] == pytest.approx(val[0]) and report["after"]["val_top1"] == pytest.approx(val[1])
+    assert report["keep"] == ("precise" if val[1] >= val[0] else "as trained")
+    assert report["chosen_on"] == "chosen on the validation split (data.val_images)"
+    assert "validation top-1" in (tmp_path / "p.md").read_text()
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, capsys):

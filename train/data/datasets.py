@@ -195,10 +195,10 @@ def load_dataset(data_cfg: dict, seed: int = 0) -> Dataset:
             raise UserError(f"{source}: {split} labels outside 0..{num_classes - 1}")
     ds = Dataset(name, torch.from_numpy(np.array(trx)), torch.from_numpy(try_),
                  torch.from_numpy(np.array(tex)), torch.from_numpy(tey), num_classes, source)
-    val = int(data_cfg.get("val_size", 0) or 0)
+    val = int(data_cfg.get("val_images", 0) or 0)
     if val:
         if not 0 < val < len(ds.train_y):
-            raise UserError(f"data.val_size={val} must be between 0 and the {len(ds.train_y)} training images")
+            raise UserError(f"data.val_images={val} must be between 0 and the {len(ds.train_y)} training images")
         perm = torch.randperm(len(ds.train_y), generator=torch.Generator().manual_seed(seed))
         ds.val_x, ds.val_y = ds.train_x[perm[:val]], ds.train_y[perm[:val]]
         ds.train_x, ds.train_y = ds.train_x[perm[val:]], ds.train_y[perm[val:]]

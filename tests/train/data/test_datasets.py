@@ -57,7 +57,7 @@ def test_svhn_mat(tmp_path):
 
 def test_validation_split_is_held_out(tmp_path, no_system_data):
     write_idx_set(tmp_path / "fashion-mnist", pattern_images(50, 8, 10, 0), pattern_images(5, 8, 10, 1))
-    ds = load_dataset({"dataset": "fashion_mnist", "root": str(tmp_path), "val_size": 10}, seed=3)
+    ds = load_dataset({"dataset": "fashion_mnist", "root": str(tmp_path), "val_images": 10}, seed=3)
     assert len(ds.val_y) == 10 and len(ds.train_y) == 40
 
 
