@@ -18,6 +18,7 @@ is incomplete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -43,6 +44,30 @@ def layer_sources(op) -> tuple[str, list[Path]]:
     if code_dir.is_dir():
         files += sorted(p for p in code_dir.iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
     return top, files
+
+
+def module_key(name: str, top: str, files: list[Path]) -> str:
+    """What makes a layer's RTL the module it is: its files' names and contents (including the
+    data files it reads) with the layer's own name taken out. FINN names each generated module
+    and file after its node, so two layers with equal parameters differ only there."""
+    here = name.encode()
+    h = hashlib.sha256(top.replace(name, "<layer>").encode())
+    for f in sorted(files, key=lambda p: p.name.replace(name, "<layer>")):
+        h.update(f.name.replace(name, "<layer>").encode() + b"\0" + f.read_bytes().replace(here, b"<layer>") + b"\0")
+    return h.hexdigest()
+
+
+def same_modules(layers: list[tuple[str, str, list[Path]]]) -> dict[str, str]:
+    """{layer: the first earlier layer of identical RTL} (module_key), for one yosys run each."""
+    first: dict[str, str] = {}
+    same = {}
+    for name, top, files in layers:
+        key = module_key(name, top, files)
+        if key in first:
+            same[name] = first[key]
+        else:
+            first[key] = name
+    return same
 
 
 def fifo_top(folder: Path, depth: int, width: int) -> tuple[str, Path]:
@@ -137,9 +162,14 @@ def synthesize_accelerator(model, board, workdir: str | Path, *, margin: float =
                      f"{len(groups)} distinct depth x width, each synthesized once and counted per instance")
     if not layers:
         raise UserError("no layer of the partition has RTL to synthesize")
+    same = same_modules(layers)
+    if same:
+        notes.append(f"{len(layers) - len(same)} yosys runs for {len(layers)} modules: {len(same)} are the same "
+                     "module with the same parameters as another (" + ", ".join(f"{n} = {r}" for n, r in same.items())
+                     + ") and take its result")
     report = synthesize_layers(layers, board.resources, family=family_for_part(board.part), jobs=jobs,
                                workdir=workdir, margin=margin, board=board.name, yosys=yosys, timeout=timeout,
-                               kinds=kinds, copies=copies, keep_going=True, progress=progress)
+                               kinds=kinds, copies=copies, keep_going=True, progress=progress, same_as=same)
     report.failed = no_rtl + report.failed
     report.notes += notes
     return report

@@ -113,3 +113,23 @@ def test_a_layer_yosys_rejects_is_listed_not_summed(finn, tmp_path, monkeypatch)
     assert name == "Thresholding_rtl_0" and "unsynthesizable feature" in why
     assert report.verdict().endswith("(incomplete: 1 layer not synthesized by yosys)")
     assert "**not synthesized by yosys**" in report.markdown()
+
+
+def test_layers_differing_only_in_their_names_are_one_module(tmp_path):
+    """FINN names each generated module and file after its node: two layers with equal
+    parameters and data are one module (one yosys run); a different parameter or data file is not."""
+    from hw.synth.accelerator import same_modules
+
+    def layer(name: str, depth: int, data: str):
+        folder = tmp_path / name
+        folder.mkdir()
+        v = folder / f"{name}.v"
+        v.write_text(f"module {name} #(parameter D = {depth}) (input clk);\n  // thresholds in {name}_thr.dat\nendmodule\n")
+        dat = folder / f"{name}_thr.dat"
+        dat.write_text(data)
+        return name, name, [v, dat]
+
+    layers = [layer("FMPadding_rtl_0", 4, "00\n"), layer("FMPadding_rtl_1", 4, "00\n"),
+              layer("FMPadding_rtl_2", 8, "00\n"), layer("FMPadding_rtl_3", 4, "01\n"),
+              layer("FMPadding_rtl_4", 4, "00\n")]
+    assert same_modules(layers) == {"FMPadding_rtl_1": "FMPadding_rtl_0", "FMPadding_rtl_4": "FMPadding_rtl_0"}
