@@ -46,7 +46,6 @@ class UseProjectRTL(Transformation):
         if self.backend == "hls":
             return model, False
         table = project_rtl_for()
-        changed = False
         for node in model.graph.node:
             cls = table.get(node.op_type)
             if cls is None:
@@ -62,5 +61,4 @@ class UseProjectRTL(Transformation):
                 node.attribute.remove(attr)  # HLS-only settings (hls_style, resType, ...)
             node.op_type, node.domain = cls.__name__, RTL_DOMAIN
             getCustomOp(node)  # resolves: fails here, not later, if registration broke
-            changed = True
         return model, False
