@@ -194,5 +194,4 @@ def build_report(cfg) -> dict:
 
 def stage_files(cfg) -> dict[str, str]:
     """Each stage's ONNX file, relative to the build folder (FINN's intermediate models)."""
-    return {"qonnx": str(cfg.model_path),
-            **{stage: f"intermediate_models/{step}.onnx" for stage, step in STAGE_STEPS.items()}}
+    return {"qonnx": str(cfg.model_path), **{stage: str(stage_path(".", stage)) for stage in STAGE_STEPS}}

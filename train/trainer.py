@@ -40,7 +40,10 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device '{name}' asked for, but no CUDA device is present")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device '{name}' (auto, cpu, cuda or cuda:N)") from None
 
 
 def to_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -171,8 +174,9 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     tcfg = cfg["train"]
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
-    procs = Processes.from_env(pick_device(cfg["device"]))
-    device = procs.device(pick_device(cfg["device"]))
+    device = pick_device(cfg["device"])
+    procs = Processes.from_env(device)
+    device = procs.device(device)
     ds = ds if ds is not None else load_dataset(cfg["data"], cfg["seed"])
     torch.manual_seed(cfg["seed"])
     model_cfg = {**cfg["model"], "in_channels": ds.image_shape[0], "num_classes": ds.num_classes}

@@ -127,3 +127,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     assert "--batch-size must be >= 1" in capsys.readouterr().err
     with pytest.raises(UserError, match="no BatchNorm"):
         reestimate_batchnorm(nn.Sequential(nn.Conv2d(1, 1, 1)), images(2)[0])
+
+
+def test_an_unknown_device_is_one_line(tmp_path, capsys):
+    save_checkpoint(tmp_path / "last.pt", warmed_model(act_bits=2, **HW), {"data": {"dataset": "fashion_mnist"}, "seed": 0})
+    assert main([str(tmp_path / "last.pt"), "--device", "tpu7"]) == 2
+    assert capsys.readouterr().err.strip() == "error: unknown device 'tpu7' (auto, cpu, cuda or cuda:N)"
