@@ -20,6 +20,7 @@ from brevitas.quant.base import SignedBinaryClampedConst
 from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat, Uint8ActPerTensorFloatMaxInit
 from brevitas.quant.solver import WeightQuantSolver
 
+from train.quant.fused import FusedIntQuant
 from train.quant.ste import check_ste, scaled_sign
 
 
@@ -88,6 +89,8 @@ class LearnedRangeReLU(Uint8ActPerTensorFloatMaxInit):
     learns avoids that and skips the (slow) statistics phase.
     """
 
+    int_quant = FusedIntQuant  # Brevitas' IntQuant, compiled for training (train.quant.fused)
+
 
 def relu_max_init(bits: int) -> float:
     """Initial clip of a k-bit ReLU after BatchNorm (unit variance): wider for more levels."""
@@ -103,6 +106,7 @@ class SignedResidualQuant(Int8ActPerTensorFloat):
 
     high_percentile_q = 99.9
     collect_stats_steps = 100
+    int_quant = FusedIntQuant  # Brevitas' IntQuant, compiled for training (train.quant.fused)
 
 
 def he_std(fan_in: int) -> float:
