@@ -39,6 +39,7 @@ DEFAULTS: dict = {
         "schedule": {"name": "sgdr", "t0": 1, "t_mult": 2},
         "eval_batch_size": 1000,
         "threads": None,  # torch CPU threads; None: torch's default
+        "amp": None,  # mixed precision: null | bf16 | fp16 (CUDA); quantizers stay float32 (train/amp.py)
         "init_from": None,  # a checkpoint whose weights start the run (fine-tuning); None: fresh init
         "distill": None,  # {teacher: <checkpoint>, temperature, alpha}: knowledge distillation (train/distill.py)
     },

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from common.atomic import write_json, write_text
 from common.errors import UserError
+from train.amp import MixedPrecision, keep_quantizers_fp32
 from train.checkpoint import init_from_checkpoint, load_checkpoint, restore_quant_stats, save_checkpoint
 from train.data import DATASETS, load_dataset
 from train.data.augment import augment_batch
@@ -47,6 +48,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def to_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":  # page-locked: the copy to the GPU is asynchronous
+        x_uint8 = x_uint8.pin_memory()
     return x_uint8.to(device, non_blocking=True).float().div_(255.0)
 
 
@@ -68,10 +71,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, dev
 
 
 def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rounding=None,
-                    distiller=None, procs: Processes = Processes()) -> dict:
+                    distiller=None, procs: Processes = Processes(), precision: MixedPrecision | None = None) -> dict:
     """``rounding``: train.optim.StochasticRounding run after every optimizer step (None: BC).
     ``distiller``: train.distill.Distiller, whose loss replaces cross-entropy (None: labels only).
-    ``procs``: with several processes each trains on its share of every batch (train/distributed.py)."""
+    ``procs``: with several processes each trains on its share of every batch (train/distributed.py).
+    ``precision``: train.amp.MixedPrecision (None: float32)."""
+    precision = precision or MixedPrecision(None, device)
     tcfg, flip_ok = cfg["train"], DATASETS[ds.name][2]
     gen = epoch_generator(cfg["seed"], epoch)
     sr_gen = rounding_generator(cfg["seed"], epoch) if rounding is not None else None
@@ -92,11 +97,11 @@ def train_one_epoch(model, opt, ds, cfg, epoch: int, device, progress: bool, rou
         # the whole batch is augmented, so the draws from gen do not depend on the processes
         x = procs.share(augment_batch(to_float(ds.train_x[idx], device), cfg["data"]["augment"], flip_ok, gen))
         y = procs.share(ds.train_y[idx]).to(device)
-        out = model(x)
-        loss = F.cross_entropy(out, y) if distiller is None else distiller.loss(out, x, y)
+        with precision.forward():
+            out = model(x)
+            loss = F.cross_entropy(out, y) if distiller is None else distiller.loss(out, x, y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        precision.step(loss, opt)
         if rounding is not None:
             rounding.round_all(sr_gen)
         loss_sum += loss.item() * len(y)
@@ -191,6 +196,9 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
         model.load_state_dict(ckpt["model"])
         restore_quant_stats(model, ckpt.get("quant_stats", {}))
     model.to(device)
+    precision = MixedPrecision(tcfg["amp"], device)
+    if tcfg["amp"] is not None:
+        keep_quantizers_fp32(model)
     opt = build_optimizer(model, tcfg)
     distiller = Distiller.from_config(cfg, ds.image_shape, ds.num_classes, device)
     model = procs.wrap(model, device)  # after the optimizer: its param groups name the model's modules
@@ -198,6 +206,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
     if resume:
         opt.load_state_dict(ckpt["optimizer"])
         history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
+        precision.load_state_dict(ckpt.get("grad_scaler"))
     plain = unwrapped(model)
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -211,7 +220,7 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
         flush=True)
     for epoch in range(start, tcfg["epochs"]):
         row = {"epoch": epoch + 1, **train_one_epoch(model, opt, ds, cfg, epoch, device, progress, rounding, distiller,
-                                                     procs)}
+                                                     procs, precision)}
         row["test_loss"], row["test_top1"] = evaluate(model, ds.test_x, ds.test_y, tcfg["eval_batch_size"], device,
                                                       procs)
         if ds.val_y is not None:
@@ -223,7 +232,8 @@ def fit(cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = T
         if is_best:
             best = {"epoch": epoch + 1, "score": score, "selected_on": select_on, "test_top1": row["test_top1"]}
         if procs.main:
-            state = dict(optimizer=opt.state_dict(), epoch=epoch + 1, history=history, best=best)
+            state = dict(optimizer=opt.state_dict(), epoch=epoch + 1, history=history, best=best,
+                         grad_scaler=precision.state_dict())
             save_checkpoint(last, plain, cfg, **state)
             if is_best:
                 save_checkpoint(run_dir / "best.pt", plain, cfg, **state)
