@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.paths import repo_relative  # noqa: E402
 from train import DEFAULT_MODEL  # noqa: E402
 
 
@@ -73,7 +74,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="flow_time_") as tmp:
         r = timed_build(args.model.resolve(), args.board, Path(tmp), args.threads)
-    r.update(model=str(args.model), board=args.board, machine=platform.machine(), cpus=os.cpu_count(),
+    r.update(model=repo_relative(args.model), board=args.board, machine=platform.machine(), cpus=os.cpu_count(),
              load_average=", ".join(f"{x:.1f}" for x in os.getloadavg()))
     write_json(args.out.with_suffix(".json"), r)
     write_text(args.out.with_suffix(".md"), markdown(r))

@@ -86,6 +86,7 @@ def verdict(ratios: dict) -> str:
 
 
 def main() -> int:
+    from bench.paths import repo_relative
     from train.config import DEFAULT_CONFIG, load_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,7 +114,7 @@ def main() -> int:
     ratios = {kind: speed[kind] / speed["fp"] for kind in speed if kind != "fp"}
     cfg = load_config(a.config)
     result = {
-        "config": a.config, "model": f"WRN-{cfg['model']['depth']}-{cfg['model']['width']}",
+        "config": repo_relative(a.config), "model": f"WRN-{cfg['model']['depth']}-{cfg['model']['width']}",
         "act_bits_1bit_model": cfg["model"]["act_bits"], "batch_size": cfg["train"]["batch_size"],
         "image_shape": a.image_shape, "threads": a.threads, "cpu": platform.processor() or platform.machine(),
         "rows": rows, "ratio_config_over_fp": ratios["config"], "ratio_paper_over_fp": ratios["paper"],
