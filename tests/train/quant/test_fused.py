@@ -44,6 +44,22 @@ def train_call(module, x0: torch.Tensor, g: torch.Tensor, fused_on: bool, monkey
     return y.detach(), x.grad, {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
 
 
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """Counts the training calls that took the compiled path (so a comparison of Brevitas with
+    itself cannot pass for one of Brevitas with the fused quantizer)."""
+    calls = []
+    get = fused._Compiled.get
+
+    def counting_get(*args):
+        fn = get(*args)
+        calls.append(fn is not None)
+        return fn
+
+    monkeypatch.setattr(fused._Compiled, "get", counting_get)
+    return calls
+
+
 def numpy_fake_quant(x: np.ndarray, scale: float, lo: int, hi: int) -> np.ndarray:
     """clamp(round_half_even(x / s), lo, hi) * s in float32, written with numpy only."""
     s = np.float32(scale)
@@ -53,7 +69,7 @@ def numpy_fake_quant(x: np.ndarray, scale: float, lo: int, hi: int) -> np.ndarra
 @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (16, 8, 7, 7), (2, 1, 28, 28)])
 @pytest.mark.parametrize("kind,bits,lo,hi", [("relu", 1, 0, 1), ("relu", 2, 0, 3), ("relu", 4, 0, 15),
                                              ("residual", 4, -8, 7), ("residual", 8, -128, 127)])
-def test_equal_to_brevitas_after_the_stats_phase(kind, bits, lo, hi, shape, monkeypatch):
+def test_equal_to_brevitas_after_the_stats_phase(kind, bits, lo, hi, shape, monkeypatch, fused_calls):
     torch.manual_seed(bits)
     eager = relu_quant(bits) if kind == "relu" else residual_quant(bits)
     x0, g = torch.randn(shape) * 2, torch.randn(shape)
@@ -61,9 +77,10 @@ def test_equal_to_brevitas_after_the_stats_phase(kind, bits, lo, hi, shape, monk
         train_call(eager, x0, g, False, monkeypatch)
     fast = copy.deepcopy(eager)
     y_ref, gx_ref, gp_ref = train_call(eager, x0, g, False, monkeypatch)
+    assert fused_calls == []  # the eager calls did not enter the compiled path
     y, gx, gp = train_call(fast, x0, g, True, monkeypatch)
     assert isinstance(tensor_quant(fast).int_quant, fused.FusedIntQuant)
-    assert fused._Compiled.fn is not None, "the fused path did not run"
+    assert fused_calls == [True], "the fused path did not run"
     assert torch.equal(y, y_ref)
     assert torch.equal(gx, gx_ref)
     scale = float(fast.act_quant.scale().detach())
@@ -75,7 +92,7 @@ def test_equal_to_brevitas_after_the_stats_phase(kind, bits, lo, hi, shape, monk
         torch.testing.assert_close(gp[name], gp_ref[name], rtol=1e-5, atol=bound)
 
 
-def test_stats_phase_close_to_brevitas(monkeypatch):
+def test_stats_phase_close_to_brevitas(monkeypatch, fused_calls):
     """While the residual quantizer's scale is a statistic of its input, the input's gradient
     includes the path through the scale; equal outputs, gradients equal but for float sums."""
     torch.manual_seed(0)
@@ -84,11 +101,12 @@ def test_stats_phase_close_to_brevitas(monkeypatch):
     x0, g = torch.randn(8, 4, 6, 6), torch.randn(8, 4, 6, 6)
     y_ref, gx_ref, _ = train_call(eager, x0, g, False, monkeypatch)
     y, gx, _ = train_call(fast, x0, g, True, monkeypatch)
+    assert fused_calls == [True]
     assert torch.equal(y, y_ref)
     torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-6)
 
 
-def test_default_model_loss_and_gradients(monkeypatch):
+def test_default_model_loss_and_gradients(monkeypatch, fused_calls):
     """The default config's WRN on one batch: the same loss to the bit, the same gradients."""
     cfg = load_config(DEFAULT_CONFIG)
     torch.manual_seed(0)
@@ -105,7 +123,9 @@ def test_default_model_loss_and_gradients(monkeypatch):
 
     for _ in range(2):
         loss_ref, grads_ref = step(eager, False)
+        calls_before = len(fused_calls)
         loss, grads = step(fast, True)
+        assert len(fused_calls) > calls_before and all(fused_calls)  # every activation quantizer, compiled
         assert torch.equal(loss, loss_ref)
         assert grads.keys() == grads_ref.keys()
         for name in grads:
