@@ -54,9 +54,10 @@ def to_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device,
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device: torch.device | str,
              procs: Processes = Processes()) -> tuple[float, float]:
     """(mean loss, top-1) over all of x, y; with several processes each scores its share."""
+    device = torch.device(device)
     model = unwrapped(model).eval()
     n = len(y)
     x, y = procs.share(x), procs.share(y)
