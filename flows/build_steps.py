@@ -70,10 +70,12 @@ def step_wrn_save_float_tail(model, cfg):
 
 def step_wrn_fold(model, cfg):
     """PE / SIMD for the board: cfg.folding_config_file as given, else the fastest folding that
-    fits the board's budget less cfg.wrn_margin (flows.folding, on FINN's estimates)."""
+    fits the board's budget less cfg.wrn_margin (flows.folding: FINN's estimates, and for the MVAUs
+    that become this project's RTL its cost model), with each such MVAU's weight memory chosen."""
     from flows.folding import choose_folding, folding_config, layers_as_dicts
 
-    result = choose_folding(model, board_of(cfg), cfg.wrn_margin, cfg.folding_config_file, cfg.mvau_wwidth_max)
+    result = choose_folding(model, board_of(cfg), cfg.wrn_margin, cfg.folding_config_file, cfg.mvau_wwidth_max,
+                            cfg.wrn_hw_backend)
     write_json(out_path(cfg, "folding_config.json"), folding_config(result))
     write_json(out_path(cfg, "folding.json"), {
         "source": result.source, "target_cycles": result.target_cycles, "trials": result.trials,

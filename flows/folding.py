@@ -6,8 +6,17 @@ per frame; the smaller the target, the more parallel (and the larger) the design
 searches the target: a bisection in log space between the most folded design (PE = SIMD = 1
 everywhere) and one cycle per frame, keeping the smallest target whose estimated resources
 fit the board's budget times (1 - margin). Estimates are FINN's analytical per-node models
-(node_res_estimation, get_exp_cycles); they leave out the FIFOs and width converters FINN
-inserts later (step_set_fifo_depths), which is one reason for the margin.
+(node_res_estimation, get_exp_cycles), except for the MVAUs that become this project's RTL
+(``rtl_mvaus``): those are costed by hw.synth.cost_model, a model of that RTL fitted to yosys
+(FINN's is of its HLS MVAU, about twice the RTL's logic). The width converters a folding needs
+are inserted and estimated in each trial; the FIFOs (sized later, by simulation) are not, which
+is one reason for the margin.
+
+Weight memories of the RTL MVAUs are chosen per layer (``assign_weight_memories``): block RAM
+first, and where block RAM runs over its budget the layers whose LUT copy costs least per BRAM
+freed move to LUTs, so that both budgets are used. Those MVAUs hold their weights in ROMs, not
+in a weight stream, so FINN's limits on the weight stream's width (mvau_wwidth_max, ap_int's
+width) do not bound their SIMD and PE.
 
 Alternatively a user folding file (FINN's ApplyConfig JSON, e.g. the auto_folding_config.json
 of an earlier build) is applied as given and checked against the same budget.
@@ -30,6 +39,7 @@ from common.boards import DEFAULT_MARGIN, Board, DesignTooLarge, check_margin  #
 from common.errors import UserError
 
 CHECKED = ("LUT", "BRAM36", "DSP", "URAM")  # resources FINN estimates per node
+BLOCK, DISTRIBUTED = "block", "distributed"  # weight memory styles of the RTL MVAUs
 MOST_FOLDED_TARGET = 2 ** 62  # a cycles-per-frame target every layer meets at PE = SIMD = 1
 SEARCH_PRECISION = 1.02  # stop when the fitting and non-fitting targets are within 2%
 TABLE_ROWS = 15  # layers listed in an overflow table before "... and N more"
@@ -46,6 +56,9 @@ class LayerEstimate:
     BRAM36: float
     DSP: float
     URAM: float
+    model: str = "finn"  # whose estimate: "finn" or "rtl" (hw.synth.cost_model)
+    ram_style: str | None = None  # weight memory of an RTL MVAU
+    finn_LUT: float | None = None  # FINN's own LUT figure, where LUT is another (model "rtl", or scaled)
 
 
 @dataclass
@@ -96,19 +109,95 @@ def _res_estimation(model: ModelWrapper, inst, fpga_part: str) -> dict:
         inst.set_nodeattr("NumChannels", channels)
 
 
-def layer_estimates(model: ModelWrapper, fpga_part: str) -> list[LayerEstimate]:
-    """FINN's cycle and resource estimate of every hardware layer, in graph order."""
+def weight_style(inst) -> str:
+    """An RTL MVAU's weight memory: "auto" counts as block RAM, as FINN's estimate counts it."""
+    return DISTRIBUTED if inst.get_nodeattr("ram_style") == DISTRIBUTED else BLOCK
+
+
+def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[str] = frozenset()) -> list[LayerEstimate]:
+    """The cycle and resource estimate of every hardware layer, in graph order: FINN's, and for
+    the MVAUs named in ``rtl_mvaus`` this project's RTL cost model."""
     from qonnx.custom_op.registry import getCustomOp
+
+    from hw.synth.cost_model import predict_luts, scaled_finn_luts, shape_of
 
     layers = []
     for node in model.graph.node:
         inst = getCustomOp(node)
+        common = dict(name=node.name, op_type=node.op_type, pe=_attr_or_none(inst, "PE"),
+                      simd=_attr_or_none(inst, "SIMD"), cycles=int(inst.get_exp_cycles()))
         res = _res_estimation(model, inst, fpga_part)
-        layers.append(LayerEstimate(
-            name=node.name, op_type=node.op_type, pe=_attr_or_none(inst, "PE"), simd=_attr_or_none(inst, "SIMD"),
-            cycles=int(inst.get_exp_cycles()), LUT=float(res.get("LUT", 0)),
-            BRAM36=float(res.get("BRAM_18K", 0)) / 2, DSP=float(res.get("DSP", 0)), URAM=float(res.get("URAM", 0))))
+        if node.name in rtl_mvaus:
+            shape, style = shape_of(model, node), weight_style(inst)
+            # BRAM: FINN's count of the weight memory (none in LUTs), which the RTL's ROM matches
+            layers.append(LayerEstimate(**common, LUT=round(predict_luts(shape, style)),
+                                        BRAM36=float(res.get("BRAM_18K", 0)) / 2, DSP=0.0, URAM=0.0, model="rtl", ram_style=style,
+                                        finn_LUT=float(res.get("LUT", 0))))
+            continue
+        finn_luts = float(res.get("LUT", 0))
+        # this project's RTL flow: FINN's figure scaled to yosys' count (cost model data)
+        luts = round(scaled_finn_luts(node.op_type, finn_luts)) if rtl_mvaus else finn_luts
+        layers.append(LayerEstimate(**common, LUT=luts, BRAM36=float(res.get("BRAM_18K", 0)) / 2,
+                                    DSP=float(res.get("DSP", 0)), URAM=float(res.get("URAM", 0)),
+                                    finn_LUT=finn_luts if rtl_mvaus else None))
     return layers
+
+
+def rtl_mvaus(model: ModelWrapper, backend: str = "rtl") -> frozenset[str]:
+    """The MVAU nodes this project's RTL will implement (hw.transformation.UseProjectRTL)."""
+    if backend != "rtl":
+        return frozenset()
+    from hw.custom_op.mvau_bipolar_rtl import MVAUBipolar_rtl
+
+    return frozenset(n.name for n in model.graph.node
+                     if n.op_type.startswith("MVAU") and MVAUBipolar_rtl.unsupported_reason(model, n) is None)
+
+
+def block_bram36(inst, fpga_part: str) -> float:
+    """FINN's BRAM36 count of an MVAU's weights in block RAM."""
+    style = inst.get_nodeattr("ram_style")
+    inst.set_nodeattr("ram_style", BLOCK)
+    try:
+        return inst.bram_estimation(fpga_part) / 2
+    finally:
+        inst.set_nodeattr("ram_style", style)
+
+
+def assign_weight_memories(model: ModelWrapper, names: frozenset[str], bram_budget: float,
+                           fpga_part: str) -> None:
+    """Set ram_style of each RTL MVAU in ``names``: block RAM for all, unless their block RAM
+    exceeds ``bram_budget`` (what the other layers leave); then the layers whose LUT copy costs
+    the fewest LUT per BRAM36 freed go to LUTs until the rest fits. A layer whose folding file
+    says "distributed" stays so."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from hw.synth.cost_model import predict_luts, shape_of
+
+    nodes = [n for n in model.graph.node if n.name in names]
+    shapes = {n.name: shape_of(model, n) for n in nodes}
+    bram = {n.name: block_bram36(getCustomOp(n), fpga_part) for n in nodes}
+    in_block = [n for n in nodes if getCustomOp(n).get_nodeattr("ram_style") != DISTRIBUTED]
+    for n in in_block:
+        getCustomOp(n).set_nodeattr("ram_style", BLOCK)
+    used = sum(bram[n.name] for n in in_block)
+
+    def lut_per_bram(n):
+        s = shapes[n.name]
+        return (predict_luts(s, DISTRIBUTED) - predict_luts(s, BLOCK)) / max(bram[n.name], 1e-9)
+
+    for n in sorted(in_block, key=lut_per_bram):
+        if used <= bram_budget:
+            break
+        getCustomOp(n).set_nodeattr("ram_style", DISTRIBUTED)
+        used -= bram[n.name]
+
+
+def with_width_converters(model: ModelWrapper) -> ModelWrapper:
+    """A copy with the width converters the folding needs (FINN's InsertDWC), for estimates."""
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    return ModelWrapper(copy.deepcopy(model.model)).transform(InsertDWC()).transform(GiveUniqueNodeNames())
 
 
 def resource_totals(layers: list[LayerEstimate]) -> dict[str, float]:
@@ -150,27 +239,86 @@ def overflow_table(layers: list[LayerEstimate], budget: dict[str, float], kinds:
 # Folding
 # ----------------------------------------------------------------------------------------------
 
-def set_folding(model: ModelWrapper, target_cycles: int, mvau_wwidth_max: int = 36) -> ModelWrapper:
-    """A copy of the model folded by FINN's SetFolding for the target cycles per frame."""
+def set_folding(model: ModelWrapper, target_cycles: int, mvau_wwidth_max: int = 36,
+                rtl: frozenset[str] = frozenset()) -> ModelWrapper:
+    """A copy of the model folded by FINN's SetFolding for the target cycles per frame. The
+    MVAUs in ``rtl`` keep their weights in a ROM inside the layer: SetFolding folds them as
+    FINN's embedded-weight MVAU (no weight stream, so no limit on PE from its width)."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
+    from qonnx.custom_op.registry import getCustomOp
 
     folded = ModelWrapper(copy.deepcopy(model.model))
-    return folded.transform(SetFolding(target_cycles, mvau_wwidth_max=mvau_wwidth_max), make_deepcopy=False)
+    mvaus = [n for n in folded.graph.node if n.op_type.startswith("MVAU")]
+    modes = {n.name: getCustomOp(n).get_nodeattr("mem_mode") for n in mvaus if n.name in rtl}
+    for n in mvaus:
+        if n.name in modes:
+            getCustomOp(n).set_nodeattr("mem_mode", "internal_embedded")
+    folded = folded.transform(SetFolding(target_cycles, mvau_wwidth_max=mvau_wwidth_max), make_deepcopy=False)
+    for n in folded.graph.node:
+        if n.name in modes:
+            getCustomOp(n).set_nodeattr("mem_mode", modes[n.name])
+    return folded
 
 
-def _trial(model, target, board, budget, mvau_wwidth_max):
-    folded = set_folding(model, target, mvau_wwidth_max)
-    layers = layer_estimates(folded, board.part)
+def estimate_design(folded: ModelWrapper, board: Board, budget: dict[str, float],
+                    rtl: frozenset[str]) -> list[LayerEstimate]:
+    """Weight memories assigned (in place), then the estimates of every layer and of the width
+    converters the folding needs."""
+    if rtl:
+        others = layer_estimates(folded, board.part)  # BRAM of every layer but the RTL MVAUs
+        assign_weight_memories(folded, rtl, budget["BRAM36"] - sum(la.BRAM36 for la in others if la.name not in rtl),
+                               board.part)
+    return layer_estimates(with_width_converters(folded), board.part, rtl)
+
+
+def _trial(model, target, board, budget, mvau_wwidth_max, rtl):
+    folded = set_folding(model, target, mvau_wwidth_max, rtl)
+    layers = estimate_design(folded, board, budget, rtl)
     totals = resource_totals(layers)
     fits = not overflowing(totals, budget)
-    record = {"target_cycles": None if target == MOST_FOLDED_TARGET else int(target),  # None: PE = SIMD = 1
+    record = {"mvau_wwidth_max": mvau_wwidth_max,
+              "target_cycles": None if target == MOST_FOLDED_TARGET else int(target),  # None: PE = SIMD = 1
               "max_cycles": max(la.cycles for la in layers), "fits": fits,
               **{k: totals[k] for k in CHECKED}}
     return folded, layers, record
 
 
+def wwidth_candidates(model: ModelWrapper, mvau_wwidth_max: int, rtl: frozenset[str]) -> list[int]:
+    """The SIMD caps to search with. FINN's SetFolding raises an MVAU's SIMD up to
+    mvau_wwidth_max / weight bits before its PE; that cap exists for FINN's weight stream. When
+    every MVAU is an RTL one (weights in a ROM), larger caps are tried too (doubling up to the
+    widest MW): a small cap and many PEs share mvu_bipolar's sum-of-inputs tree best, a large one
+    lets the stage-1 layers of a big board reach the input stream's rate (with SIMD at 36 and
+    PE = MH, a 3x3x48 conv on 28x28 pixels needs 9,408 cycles)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    mvaus = [n for n in model.graph.node if n.op_type.startswith("MVAU")]
+    if not mvaus or not all(n.name in rtl for n in mvaus):
+        return [mvau_wwidth_max]
+    widest = max(getCustomOp(n).get_nodeattr("MW") for n in mvaus)
+    caps = [mvau_wwidth_max]
+    while caps[-1] < widest:
+        caps.append(caps[-1] * 2)
+    return caps
+
+
 def search_folding(model: ModelWrapper, board: Board, margin: float = DEFAULT_MARGIN,
-                   mvau_wwidth_max: int = 36) -> FoldingResult:
+                   mvau_wwidth_max: int = 36, rtl: frozenset[str] = frozenset()) -> FoldingResult:
+    """The fastest fitting folding over every SIMD cap of wwidth_candidates (search_target for
+    each); of equally fast ones the one with the fewest LUTs. trials holds every search's trials."""
+    best, trials = None, []
+    for cap in wwidth_candidates(model, mvau_wwidth_max, rtl):
+        result = search_target(model, board, margin, cap, rtl)
+        trials += result.trials
+        key = (result.max_cycles, result.totals()["LUT"])
+        if best is None or key < (best.max_cycles, best.totals()["LUT"]):
+            best = result
+    best.trials = trials
+    return best
+
+
+def search_target(model: ModelWrapper, board: Board, margin: float = DEFAULT_MARGIN,
+                  mvau_wwidth_max: int = 36, rtl: frozenset[str] = frozenset()) -> FoldingResult:
     """The smallest cycles-per-frame target (highest throughput) whose design fits the budget.
 
     Assumes that resources grow as the target shrinks (more PE/SIMD), which holds for FINN's
@@ -178,7 +326,7 @@ def search_folding(model: ModelWrapper, board: Board, margin: float = DEFAULT_MA
     of magnitude. Raises DesignTooLarge when even the most folded design does not fit.
     """
     budget = budget_for(board, margin)
-    folded, layers, first = _trial(model, MOST_FOLDED_TARGET, board, budget, mvau_wwidth_max)
+    folded, layers, first = _trial(model, MOST_FOLDED_TARGET, board, budget, mvau_wwidth_max, rtl)
     trials = [first]
     if not first["fits"]:
         kinds = overflowing(resource_totals(layers), budget)
@@ -188,13 +336,13 @@ def search_folding(model: ModelWrapper, board: Board, margin: float = DEFAULT_MA
             + overflow_table(layers, budget, kinds))
     best = (folded, layers, first["max_cycles"])
     fit_target, miss_target = first["max_cycles"], 1  # fit_target fits; below miss_target is unknown
-    folded, layers, rec = _trial(model, 1, board, budget, mvau_wwidth_max)
+    folded, layers, rec = _trial(model, 1, board, budget, mvau_wwidth_max, rtl)
     trials.append(rec)
     if rec["fits"]:  # fully unfolded fits: nothing to search
         return FoldingResult(folded, layers, "search", budget, 1, trials)
     while fit_target / miss_target > SEARCH_PRECISION and fit_target - miss_target > 1:
         target = max(miss_target + 1, min(fit_target - 1, round(math.sqrt(fit_target * miss_target))))
-        folded, layers, rec = _trial(model, target, board, budget, mvau_wwidth_max)
+        folded, layers, rec = _trial(model, target, board, budget, mvau_wwidth_max, rtl)
         trials.append(rec)
         if rec["fits"]:
             fit_target, best = target, (folded, layers, target)
@@ -253,7 +401,7 @@ def _check_divisibility(model: ModelWrapper, path: Path) -> None:
 
 
 def apply_folding_file(model: ModelWrapper, path: str | Path, board: Board,
-                       margin: float = DEFAULT_MARGIN) -> FoldingResult:
+                       margin: float = DEFAULT_MARGIN, rtl: frozenset[str] = frozenset()) -> FoldingResult:
     """Apply a FINN folding config (ApplyConfig JSON) as given; refuse it if it does not fit."""
     from finn.transformation.general import ApplyConfig
 
@@ -262,7 +410,7 @@ def apply_folding_file(model: ModelWrapper, path: str | Path, board: Board,
     folded = ModelWrapper(copy.deepcopy(model.model)).transform(ApplyConfig(config))
     _check_divisibility(folded, path)
     budget = budget_for(board, margin)
-    layers = layer_estimates(folded, board.part)
+    layers = estimate_design(folded, board, budget, rtl)
     kinds = overflowing(resource_totals(layers), budget)
     if kinds:
         raise DesignTooLarge(f"the folding in {path} does not fit {board.name}: {', '.join(kinds)} over "
@@ -272,11 +420,14 @@ def apply_folding_file(model: ModelWrapper, path: str | Path, board: Board,
 
 
 def choose_folding(model: ModelWrapper, board: Board, margin: float = DEFAULT_MARGIN,
-                   folding_file: str | Path | None = None, mvau_wwidth_max: int = 36) -> FoldingResult:
-    """The user's folding file if given, else the fastest folding that fits (search_folding)."""
+                   folding_file: str | Path | None = None, mvau_wwidth_max: int = 36,
+                   backend: str = "rtl") -> FoldingResult:
+    """The user's folding file if given, else the fastest folding that fits (search_folding).
+    ``backend``: "rtl" (this project's RTL MVAUs, costed by its model) or "hls" (FINN's)."""
+    rtl = rtl_mvaus(model, backend)
     if folding_file is not None:
-        return apply_folding_file(model, folding_file, board, margin)
-    return search_folding(model, board, margin, mvau_wwidth_max)
+        return apply_folding_file(model, folding_file, board, margin, rtl)
+    return search_folding(model, board, margin, mvau_wwidth_max, rtl)
 
 
 FOLDING_ATTRS = ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode")

@@ -4,8 +4,9 @@ yosys runs in the work folder with relative paths: YoWASP cannot see absolute ``
 FINN's generated RTL reads its memory files relative to the working directory (e.g.
 ``"./<node>_threshs_0_0.dat"``). Files ending in ``.v``/``.sv`` are read as sources; any other file
 (headers, ``.dat`` ROM images) is copied only. Two constructs of finn-rtllib that Vivado and
-Verilator accept but yosys-slang 0.70 refuses are rewritten in the copies yosys reads, never in the
-simulated originals (``SOURCE_FIXES``; each result lists the fixes it needed).
+Verilator accept but yosys-slang 0.70 refuses, and one attribute whose value yosys reads otherwise
+than Vivado, are rewritten in the copies yosys reads, never in the simulated originals
+(``SOURCE_FIXES``; each result lists the fixes it needed).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ SOURCE_FIXES = (
     SourceFix("default-nettype", (), r"^([ \t]*)`default_nettype[ \t]+(none|wire)\b",
               r"\1// `default_nettype \2 (dropped by hw.synth for slang)",
               "`default_nettype inside a module"),
+    # rom_style = "distributed": Vivado builds the ROM from LUTs; yosys reads "distributed" as
+    # distributed *RAM*, which on xc7 has no read-only mode, and stops with "no valid mapping
+    # found for memory". yosys' name for a ROM in LUTs is "logic". Only the attribute changes.
+    SourceFix("distributed-rom", (), r'\(\* rom_style = "distributed" \*\)', '(* rom_style = "logic" *)',
+              'rom_style "distributed" (Vivado: LUT ROM) is "logic" for yosys'),
 )
 
 

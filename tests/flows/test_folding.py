@@ -7,6 +7,7 @@ import pytest
 from onnx import TensorProto, helper
 
 CHANNELS, STEPS = 192, 255
+PART = "xc7z020clg400-1"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,3 +61,103 @@ def test_per_channel_thresholds_keep_finns_estimate():
     (est,) = layer_estimates(model, "xc7z020clg400-1")
     res = op.node_res_estimation("xc7z020clg400-1")
     assert (est.LUT, est.BRAM36) == (res.get("LUT", 0), res.get("BRAM_18K", 0) / 2)
+
+
+def mvau_hls(mw: int, mh: int, pixels: int = 4, out: str = "UINT2", layers: list[tuple[int, int, int, int]] = ()):
+    """MVAU_hls of bipolar weights on UINT2 inputs, with thresholds (out UINT2) or without (out
+    INT32), over ``pixels`` input vectors: one (mw x mh, PE = SIMD = 1), or with ``layers`` one
+    independent node per (mw, mh, pe, simd), named MVAU_hls_<i>."""
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    act = out != "INT32"
+    specs = list(layers) or [(mw, mh, 1, 1)]
+    rng = np.random.default_rng(0)
+    nodes, ins, outs, inits = [], [], [], {}
+    for i, (w_, h_, pe, simd) in enumerate(specs):
+        nodes.append(helper.make_node(
+            "MVAU_hls", [f"x{i}", f"w{i}", f"t{i}"] if act else [f"x{i}", f"w{i}"], [f"y{i}"],
+            domain="finn.custom_op.fpgadataflow.hls", backend="fpgadataflow", MW=w_, MH=h_, PE=pe, SIMD=simd,
+            inputDataType="UINT2", weightDataType="BIPOLAR", outputDataType=out, ActVal=0,
+            noActivation=int(not act), numInputVectors=[1, pixels], mem_mode="internal_decoupled",
+            ram_style="auto", name=f"MVAU_hls_{i}"))
+        ins.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, pixels, w_]))
+        outs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, pixels, h_]))
+        inits[f"w{i}"] = rng.choice([-1.0, 1.0], (w_, h_)).astype(np.float32)
+        if act:
+            inits[f"t{i}"] = np.sort(rng.integers(-w_, w_, (h_, 3)), axis=1).astype(np.float32)
+    model = ModelWrapper(qonnx_make_model(helper.make_graph(nodes, "g", ins, outs)))
+    for name, value in inits.items():
+        model.set_initializer(name, value)
+        model.set_tensor_datatype(name, DataType["BIPOLAR" if name[0] == "w" else "INT32"])
+    for i in range(len(specs)):
+        model.set_tensor_datatype(f"x{i}", DataType["UINT2"])
+    return model
+
+
+def test_rtl_mvaus_are_the_bipolar_ones_and_only_with_the_rtl_backend():
+    from flows.folding import rtl_mvaus
+
+    model = mvau_hls(64, 16)
+    assert rtl_mvaus(model, "rtl") == {"MVAU_hls_0"}
+    assert rtl_mvaus(model, "hls") == frozenset()
+    model.set_initializer("w0", np.full((64, 16), 0.5, dtype=np.float32))  # not +-1: FINN's HLS MVAU stays
+    assert rtl_mvaus(model, "rtl") == frozenset()
+
+
+def test_rtl_mvaus_unfold_past_the_weight_streams_width():
+    """FINN stops PE where a weight stream would pass ap_int's width (8191 bits); a ROM inside
+    the layer has no stream: target 1 unfolds it completely, and mem_mode is restored."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from flows.folding import set_folding
+
+    mw, mh = 4608, 64
+    model = mvau_hls(mw, mh)
+    streamed = getCustomOp(set_folding(model, 1, mw).graph.node[0])
+    assert streamed.get_nodeattr("SIMD") == mw and streamed.get_nodeattr("PE") * mw <= 8191
+    op = getCustomOp(set_folding(model, 1, mw, frozenset({"MVAU_hls_0"})).graph.node[0])
+    assert (op.get_nodeattr("SIMD"), op.get_nodeattr("PE")) == (mw, mh)
+    assert op.get_nodeattr("mem_mode") == "internal_decoupled"
+    assert op.get_exp_cycles() == 4  # one cycle per input vector
+
+
+def test_simd_caps_searched_double_up_to_the_widest_layer_only_for_rtl_mvaus():
+    from flows.folding import wwidth_candidates
+
+    model = mvau_hls(0, 0, layers=[(432, 48, 1, 1), (9, 48, 1, 1)])
+    both = frozenset({"MVAU_hls_0", "MVAU_hls_1"})
+    assert wwidth_candidates(model, 36, both) == [36, 72, 144, 288, 576]
+    assert wwidth_candidates(model, 36, frozenset({"MVAU_hls_0"})) == [36]  # one stays FINN's
+    assert wwidth_candidates(model, 36, frozenset()) == [36]
+
+
+def test_weight_memories_go_to_luts_cheapest_first_when_block_ram_runs_out():
+    """Three layers, all in block RAM when the budget allows; with less, the layer whose LUT copy
+    costs the fewest LUT per BRAM36 freed (the shallowest ROM) moves first."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from flows.folding import assign_weight_memories, block_bram36
+    from hw.synth.cost_model import shape_of
+
+    def design():  # ROM depths (MW/SIMD * MH/PE) 512, 128 and 4, each 128 bits wide
+        return mvau_hls(0, 0, layers=[(512, 128, 1, 128), (512, 32, 1, 128), (128, 4, 4, 32)])
+
+    m = design()
+    names = frozenset(n.name for n in m.graph.node)
+    depths = {n.name: shape_of(m, n).depth for n in m.graph.node}
+    assert sorted(depths.values()) == [4, 128, 512]
+    need = {n.name: block_bram36(getCustomOp(n), PART) for n in m.graph.node}
+    assert all(v > 0 for v in need.values())
+
+    def styles(budget):
+        model = design()
+        assign_weight_memories(model, names, budget, PART)
+        return {n.name: getCustomOp(n).get_nodeattr("ram_style") for n in model.graph.node}
+
+    assert set(styles(sum(need.values())).values()) == {"block"}
+    assert set(styles(0).values()) == {"distributed"}
+    shallowest = min(depths, key=depths.get)
+    one_less = styles(sum(need.values()) - 0.5)
+    assert [k for k, v in one_less.items() if v == "distributed"] == [shallowest]

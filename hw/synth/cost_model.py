@@ -1,0 +1,109 @@
+"""A resource model of this project's bipolar MVAU (hw/rtl/mvu_bipolar.sv), fitted to yosys.
+
+Why: the folding search needs a layer's cost for every PE / SIMD it tries, thousands of times,
+while one yosys run of a layer takes 10-70 s. FINN's estimate is of FINN's HLS MVAU, not of this
+RTL: on the default model it puts a 576-lane layer with its weights in block RAM at 6,196 LUT
+where yosys counts 2,962. The model here is linear in a few counts of what the RTL instantiates
+(``features``), its coefficients fitted to yosys runs of real layers by ``bench/fit_cost_model.py``
+and stored as data in ``mvau_bipolar_cost.yaml`` beside this file, with the fit's error per layer.
+
+Memories: the weight ROM is PE*SIMD bits wide and (MW/SIMD)*(MH/PE) words deep. In block RAM it
+costs no LUT (its BRAM count is FINN's MVAU estimate, which the RTL's ROM matches); in LUTs it
+costs a number of LUTs per stored bit that grows with the depth (``rom_luts_per_bit``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from common.yamlfile import read_yaml
+
+COEFFICIENTS_FILE = Path(__file__).with_name("mvau_bipolar_cost.yaml")
+FEATURES = ("const", "lanes", "accumulators", "comparators", "rom")
+
+
+@dataclass(frozen=True)
+class MvauShape:
+    """What the cost of one mvu_bipolar depends on (the RTL's parameters)."""
+    mw: int
+    mh: int
+    pe: int
+    simd: int
+    in_bits: int
+    in_signed: bool
+    out_bits: int
+    no_act: bool
+    nsteps: int = 1  # thresholds per channel (no_act = False)
+
+    @property
+    def depth(self) -> int:
+        return (self.mw // self.simd) * (self.mh // self.pe)
+
+    @property
+    def width(self) -> int:
+        return self.pe * self.simd
+
+    @property
+    def acc_bits(self) -> int:
+        """mvu_bipolar's ACC_W: $clog2(MW * max|x| + 1) + 1."""
+        mag = (1 << (self.in_bits - 1)) if self.in_signed else (1 << self.in_bits) - 1
+        return (self.mw * mag).bit_length() + 1
+
+
+def shape_of(model, node) -> MvauShape:
+    """The MvauShape of an MVAU node (FINN's MVAU_hls or this project's MVAUBipolar_rtl)."""
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+
+    a = getCustomOp(node).get_nodeattr
+    idt, odt = DataType[a("inputDataType")], DataType[a("outputDataType")]
+    no_act = bool(a("noActivation"))
+    thr = None if no_act or len(node.input) < 3 else model.get_initializer(node.input[2])
+    return MvauShape(mw=a("MW"), mh=a("MH"), pe=a("PE"), simd=a("SIMD"), in_bits=idt.bitwidth(),
+                     in_signed=idt.signed(), out_bits=odt.bitwidth(), no_act=no_act,
+                     nsteps=1 if thr is None else int(thr.shape[1]))
+
+
+def rom_luts_per_bit(depth: int) -> int:
+    """LUTs per ROM bit in LUTs: one LUT6 per 64 words, and the multiplexers that join them."""
+    blocks = math.ceil(depth / 64)
+    return blocks + (blocks - 1)
+
+
+def features(s: MvauShape, style: str) -> dict[str, float]:
+    """The counts the model is linear in. ``style``: "block" or "distributed" weight memory."""
+    return {
+        "const": 1.0,
+        # masked input bits into PE + 1 adder trees (the PEs' and the shared sum of all lanes)
+        "lanes": float((s.pe + 1) * s.simd * s.in_bits),
+        "accumulators": float((s.pe + 1) * s.acc_bits + s.pe * s.out_bits),
+        "comparators": 0.0 if s.no_act else float(s.pe * s.nsteps * s.acc_bits),
+        "rom": 0.0 if style == "block" else float(s.width * rom_luts_per_bit(s.depth)),
+    }
+
+
+@lru_cache(maxsize=None)
+def coefficients(path: str = str(COEFFICIENTS_FILE)) -> dict[str, float]:
+    data = read_yaml(Path(path))
+    return {name: float(data["lut"][name]) for name in FEATURES}
+
+
+@lru_cache(maxsize=None)
+def finn_lut_scales(path: str = str(COEFFICIENTS_FILE)) -> dict[str, float]:
+    """yosys / FINN LUT ratio per op type (without _hls / _rtl) for the layers FINN estimates."""
+    return {k: float(v) for k, v in (read_yaml(Path(path)).get("finn_lut_scale") or {}).items()}
+
+
+def scaled_finn_luts(op_type: str, finn_luts: float) -> float:
+    """FINN's LUT estimate of a layer this model does not cover, scaled to what yosys counts."""
+    base = op_type.removesuffix("_rtl").removesuffix("_hls")
+    return finn_luts * finn_lut_scales().get(base, 1.0)
+
+
+def predict_luts(s: MvauShape, style: str) -> float:
+    """The model's LUT count for one layer."""
+    c = coefficients()
+    return sum(c[k] * v for k, v in features(s, style).items())
