@@ -1,6 +1,6 @@
 """Command line of the FINN flow (`wrn1bit build | verify | verify-flow`, or `python -m flows`).
 
-  build      --board pynq-z2 [--model X.onnx] [--out build] [--folding f.json] [--margin 0.15]
+  build      --board pynq-z2 [--model X.onnx] [--out build] [--folding f.json] [--margin 0.2]
              [--no-synth] [--synth-jobs N]
   verify     (wrn1bit verify-flow) the lowered graphs stage by stage vs the QONNX model
              --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100|all]
@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from common.boards import DEFAULT_MARGIN
 from train import DEFAULT_MODEL
 
 EXIT_BAD_INPUT, EXIT_NEEDS_VENDOR_TOOLS = 2, 3
@@ -35,7 +36,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     b = argparse.ArgumentParser(prog=prog, description="QONNX model -> FINN accelerator for a board (FINN's builder)")
     _model_args(b)
     b.add_argument("--folding", type=Path, help="FINN folding config JSON (ApplyConfig format) instead of the search")
-    b.add_argument("--margin", type=float, default=0.15, help="keep this share of every resource free (default 0.15)")
+    b.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"keep this share of every resource free (default {DEFAULT_MARGIN})")
     b.add_argument("--mvau-wwidth-max", type=int, default=36,
                    help="SetFolding's cap on an MVAU's weight bits per PE (SIMD x weight bits; FINN's default 36)")
     b.add_argument("--hw-backend", choices=("rtl", "hls"), default="rtl",

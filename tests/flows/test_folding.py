@@ -161,3 +161,56 @@ def test_weight_memories_go_to_luts_cheapest_first_when_block_ram_runs_out():
     shallowest = min(depths, key=depths.get)
     one_less = styles(sum(need.values()) - 0.5)
     assert [k for k, v in one_less.items() if v == "distributed"] == [shallowest]
+
+
+def threshold_then_padding(pe: int, simd: int, channels: int = 48):
+    """Thresholding_rtl (PE pe, UINT2 out) feeding FMPadding_rtl (SIMD simd) on 6x6 x channels."""
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    thr = helper.make_node("Thresholding_rtl", ["x", "t"], ["a"], domain="finn.custom_op.fpgadataflow.rtl",
+                           backend="fpgadataflow", NumChannels=channels, PE=pe, numSteps=3, inputDataType="INT8",
+                           weightDataType="INT8", outputDataType="UINT2", ActVal=0, numInputVectors=[1, 6, 6],
+                           name="Thresholding_rtl_0")
+    pad = helper.make_node("FMPadding_rtl", ["a"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
+                           backend="fpgadataflow", ImgDim=[6, 6], Padding=[1, 1, 1, 1], NumChannels=channels,
+                           SIMD=simd, inputDataType="UINT2", numInputVectors=1, name="FMPadding_rtl_0")
+    g = helper.make_graph([thr, pad], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 6, channels])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, channels])])
+    model = ModelWrapper(qonnx_make_model(g))
+    model.set_initializer("t", np.sort(np.random.default_rng(0).integers(-50, 50, (channels, 3)), axis=1)
+                          .astype(np.float32))
+    model.set_tensor_datatype("t", DataType["INT8"])
+    model.set_tensor_datatype("x", DataType["INT8"])
+    model.set_tensor_datatype("a", DataType["UINT2"])
+    return model
+
+
+@pytest.mark.parametrize("pe,simd", [(2, 3), (3, 2), (4, 6), (16, 3)])
+def test_stream_widths_that_need_a_common_multiple_are_matched_by_widening_the_cheap_side(pe, simd):
+    """A 2-PE threshold (4 bits) into a 3-SIMD padding (6 bits) needs a width converter through
+    12 bits, which runs at 4 cycles per 3 beats: the padding (or the threshold) is widened until
+    one width divides the other, each parallelism still dividing the 48 channels."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from flows.folding import match_stream_widths
+
+    model = threshold_then_padding(pe, simd)
+    thr, pad = (getCustomOp(n) for n in model.graph.node)
+    assert thr.get_outstream_width() % pad.get_instream_width() and pad.get_instream_width() % thr.get_outstream_width()
+    widened = match_stream_widths(model)
+    a, b = thr.get_outstream_width(), pad.get_instream_width()
+    assert a % b == 0 or b % a == 0
+    assert widened and 48 % thr.get_nodeattr("PE") == 0 and 48 % pad.get_nodeattr("SIMD") == 0
+    assert thr.get_nodeattr("PE") >= pe and pad.get_nodeattr("SIMD") >= simd  # only ever faster
+
+
+def test_stream_widths_already_multiples_are_left_alone():
+    from qonnx.custom_op.registry import getCustomOp
+
+    from flows.folding import match_stream_widths
+
+    model = threshold_then_padding(2, 4)
+    assert match_stream_widths(model) == []
+    assert [getCustomOp(n).get_nodeattr(a) for n, a in zip(model.graph.node, ("PE", "SIMD"))] == [2, 4]
