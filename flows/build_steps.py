@@ -78,7 +78,7 @@ def step_wrn_fold(model, cfg):
                             cfg.wrn_hw_backend)
     write_json(out_path(cfg, "folding_config.json"), folding_config(result))
     write_json(out_path(cfg, "folding.json"), {
-        "source": result.source, "target_cycles": result.target_cycles, "trials": result.trials,
+        "source": result.source, "target_cycles": result.target_cycles, "limit": result.limit, "trials": result.trials,
         "budget": result.budget, "layers": layers_as_dicts(result.layers)})
     return result.model
 
@@ -184,6 +184,7 @@ def build_report(cfg) -> dict:
         "model": str(cfg.model_path), "board": board.name, "part": board.part, "margin": cfg.wrn_margin,
         "build_dir": str(cfg.output_dir), "stages": stage_files(cfg),
         "folding": {"source": folding["source"], "target_cycles": folding["target_cycles"],
+                    "limit": folding.get("limit"),
                     "trials": folding["trials"], "config": "folding_config.json",
                     "mvau_wwidth_max": cfg.mvau_wwidth_max},
         "layers": layers,

@@ -70,6 +70,7 @@ class FoldingResult:
     budget: dict[str, float]
     target_cycles: int | None = None
     trials: list[dict] = field(default_factory=list)  # the search, one entry per target tried
+    limit: str | None = None  # what stops a faster design (search only)
 
     @property
     def max_cycles(self) -> int:
@@ -377,7 +378,24 @@ def search_folding(model: ModelWrapper, board: Board, margin: float = DEFAULT_MA
         if best is None or key < (best.max_cycles, best.totals()["LUT"]):
             best = result
     best.trials = trials
+    best.limit = search_limit(best, trials)
     return best
+
+
+def search_limit(result: FoldingResult, trials: list[dict]) -> str:
+    """One line: what stops the search from a faster design than ``result``."""
+    if result.target_cycles == 1:
+        slowest = max(result.layers, key=lambda la: la.cycles)
+        return (f"fully unfolded: {slowest.name} ({slowest.op_type}) at {slowest.cycles:,} cycles per frame "
+                "is the slowest layer with every PE / SIMD at its maximum")
+    faster = [t for t in trials if not t["fits"] and t["max_cycles"] < result.max_cycles]
+    if not faster:
+        return "no faster folding was found by SetFolding's targets"
+    nearest = max(faster, key=lambda t: t["max_cycles"])
+    over = [k for k in CHECKED if nearest[k] > result.budget[k]]
+    return (f"the next faster folding found ({nearest['max_cycles']:,} cycles per frame, SIMD cap "
+            f"{nearest['mvau_wwidth_max']}) needs " + ", ".join(f"{k} {nearest[k]:,.0f}" for k in over)
+            + " over the budget of " + ", ".join(f"{result.budget[k]:,.0f}" for k in over))
 
 
 def search_target(model: ModelWrapper, board: Board, margin: float = DEFAULT_MARGIN,

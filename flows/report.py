@@ -68,32 +68,42 @@ def _fmt(v) -> str:
 
 def _layer_table(report: dict) -> list[str]:
     s = report["summary"]
-    lines = ["| layer | op type | PE | SIMD | cycles | LUT | BRAM36 | DSP |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| layer | op type | PE | SIMD | cycles | LUT | FINN LUT | weights | BRAM36 | DSP |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for la in report["layers"]:
         mark = " **(bottleneck)**" if la["name"] == s["bottleneck"] else ""
         lines.append(f"| {la['name']}{mark} | {la['op_type']} | {_fmt(la['pe'])} | {_fmt(la['simd'])} | "
-                     f"{_fmt(la['cycles'])} | {_fmt(la['LUT'])} | {_fmt(la['BRAM36'])} | {_fmt(la['DSP'])} |")
+                     f"{_fmt(la['cycles'])} | {_fmt(la['LUT'])} | {_fmt(la['LUT'] if la.get('finn_LUT') is None else la['finn_LUT'])} | "
+                     f"{la.get('ram_style') or '-'} | {_fmt(la['BRAM36'])} | {_fmt(la['DSP'])} |")
     t, b, p = s["totals"], s["board_resources"], s["percent_of_board"]
-    lines.append(f"| **total** | | | | | {_fmt(t['LUT'])} | {_fmt(t['BRAM36'])} | {_fmt(t['DSP'])} |")
-    lines.append(f"| **board** | | | | | {_fmt(b['LUT'])} | {_fmt(b['BRAM36'])} | {_fmt(b['DSP'])} |")
+    finn = sum(la.get("finn_LUT") or la["LUT"] for la in report["layers"])
+    lines.append(f"| **total** | | | | | {_fmt(t['LUT'])} | {_fmt(finn)} | | {_fmt(t['BRAM36'])} | {_fmt(t['DSP'])} |")
+    lines.append(f"| **board** | | | | | {_fmt(b['LUT'])} | | | {_fmt(b['BRAM36'])} | {_fmt(b['DSP'])} |")
     pct = {k: "-" if p[k] is None else f"{p[k]:.1f}%" for k in RESOURCES}
-    lines.append(f"| **% of board** | | | | | {pct['LUT']} | {pct['BRAM36']} | {pct['DSP']} |")
+    lines.append(f"| **% of board** | | | | | {pct['LUT']} | | | {pct['BRAM36']} | {pct['DSP']} |")
     return lines
 
 
 def _design_section(report: dict) -> list[str]:
     s, f = report["summary"], report.get("folding", {})
     budget = ", ".join(f"{k} {s['budget'][k]:,.0f}" for k in RESOURCES if s["board_resources"][k])
-    lines = ["## Design (FINN estimates)", "",
+    rtl = [la for la in report.get("layers", []) if la.get("model") == "rtl"]
+    lines = ["## Design (estimates)", "",
              f"- folding: {f.get('source', '?')}"
              + (f", target {f['target_cycles']:,} cycles/frame after {len(f.get('trials', []))} trials"
                 if f.get("target_cycles") else ""),
              f"- budget (board x (1 - margin {report.get('margin', 0):.2f})): {budget}",
              f"- bottleneck: {s['bottleneck']}, {s['max_cycles']:,} cycles per frame",
-             f"- estimated throughput: **{s['estimated_fps']:,.0f} frames/s** at {s['clock_mhz']:g} MHz",
-             "- not in these estimates: the FIFOs and data-width converters FINN inserts in "
-             "step_set_fifo_depths (needs Vivado); FINN estimates no flip-flops", ""]
+             f"- estimated throughput: **{s['estimated_fps']:,.0f} frames/s** at {s['clock_mhz']:g} MHz"]
+    if f.get("limit"):
+        lines.append(f"- what stops a faster design: {f['limit']}")
+    if rtl:
+        lines.append(f"- estimates: the {len(rtl)} MVAUs that become this project's RTL by its cost model "
+                     "(hw/synth/cost_model.py, fitted to yosys; FINN's own figure in the FINN LUT column), "
+                     "every other layer FINN's estimate scaled per op type to yosys; the width converters "
+                     "the folding needs are included")
+    lines += ["- not in these estimates: the FIFOs between layers (sized by `make verify`, counted by yosys "
+              "below); no flip-flop estimate", ""]
     return lines + _layer_table(report) + [""]
 
 

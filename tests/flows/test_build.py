@@ -80,6 +80,21 @@ def test_a_tighter_budget_gives_a_slower_design(dataflow):
     roomy, tight = search_folding(dataflow, b, margin=0.15), search_folding(dataflow, b, margin=0.8)
     assert tight.max_cycles > roomy.max_cycles
     assert tight.totals()["LUT"] <= 0.2 * b.resources["LUT"]
+    assert "over the budget" in tight.limit  # names what stops a faster design
+
+
+def test_rtl_mvaus_are_costed_by_the_rtl_model_and_a_big_board_unfolds_fully(dataflow):
+    from flows.folding import rtl_mvaus
+
+    rtl = rtl_mvaus(dataflow)
+    assert rtl
+    result = search_folding(dataflow, load_board("u250"), rtl=rtl)
+    mvaus = [la for la in result.layers if la.name in rtl]
+    assert {la.model for la in mvaus} == {"rtl"} and all(la.ram_style in ("block", "distributed") for la in mvaus)
+    assert all(la.finn_LUT is not None for la in result.layers)
+    assert result.target_cycles == 1 and result.limit.startswith("fully unfolded")
+    caps = sorted({t["mvau_wwidth_max"] for t in result.trials})  # one search per SIMD cap, doubling
+    assert caps[0] == 36 and all(b == 2 * a for a, b in zip(caps, caps[1:]))
 
 
 def test_too_large_design_gives_per_layer_table(dataflow, tmp_path):
