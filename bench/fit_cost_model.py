@@ -63,17 +63,19 @@ def finn_scales(builds: list[Path]) -> dict[str, dict]:
     """yosys / FINN LUTs per op type (without _hls / _rtl) over the builds' layers that FINN
     estimates: synthesis.json's per-layer yosys counts against folding.json's finn_LUT."""
     import json
+    import re
+
+    def plain(name: str) -> str:  # the folding's and the built graph's names of one layer agree without _hls/_rtl
+        return re.sub(r"_(hls|rtl)(_|$)", r"\2", name)
 
     yosys, finn, count = {}, {}, {}
     for b in builds:
-        synth = {la["name"]: la for la in json.loads((b / "synthesis.json").read_text())["layers"]}
+        synth = {plain(la["name"]): la for la in json.loads((b / "synthesis.json").read_text())["layers"]}
         for la in json.loads((b / "folding.json").read_text())["layers"]:
-            base = la["op_type"].removesuffix("_rtl").removesuffix("_hls")
-            match = [s for name, s in synth.items() if name.removesuffix("_rtl").removesuffix("_hls")
-                     .replace("_rtl_", "_").replace("_hls_", "_") == la["name"].replace("_rtl_", "_").replace("_hls_", "_")]
-            if la.get("model") == "rtl" or not la.get("finn_LUT") or not match:
+            base, built = plain(la["op_type"]), synth.get(plain(la["name"]))
+            if la.get("model") == "rtl" or not la.get("finn_LUT") or built is None:
                 continue
-            yosys[base] = yosys.get(base, 0) + match[0]["LUT"]
+            yosys[base] = yosys.get(base, 0) + built["LUT"]
             finn[base] = finn.get(base, 0) + la["finn_LUT"]
             count[base] = count.get(base, 0) + 1
     return {k: {"scale": round(yosys[k] / finn[k], 3), "yosys": yosys[k], "finn": finn[k], "layers": count[k]}
@@ -126,7 +128,8 @@ def main() -> int:
             + yaml.safe_dump({"lut": coef}, sort_keys=False)
             + "# Other layers keep FINN's estimate, scaled by yosys / FINN LUTs summed per op type over the same\n"
             + "# builds (synthesis.json vs folding.json's finn_LUT): "
-            + "; ".join(f"{k} {v['yosys']:,} / {v['finn']:,.0f} in {v['layers']} layers" for k, v in scales.items()) + "\n"
+            + "; ".join(f"{k} {v['yosys']:,} / {v['finn']:,.0f} in {v['layers']} layers"
+                        for k, v in scales.items()) + "\n"
             + yaml.safe_dump({"finn_lut_scale": {k: v["scale"] for k, v in scales.items()}}, sort_keys=False))
     write_text(COEFFICIENTS_FILE, text)
     lines = ["# Cost model of the bipolar MVAU: yosys vs the fitted model", "",
@@ -138,13 +141,15 @@ def main() -> int:
              "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         s = r["shape"]
+        act = "none" if s["no_act"] else f"{s['nsteps']} thr"
+        depth = (s["mw"] // s["simd"]) * (s["mh"] // s["pe"])
         lines.append(f"| {r['layer']} | {s['mw']} x {s['mh']} | {s['pe']} x {s['simd']} | {s['in_bits']} bit | "
-                     f"{'none' if s['no_act'] else str(s['nsteps']) + ' thr'} | {(s['mw'] // s['simd']) * (s['mh'] // s['pe'])} | "
+                     f"{act} | {depth} | "
                      f"{r['style']} | {r['yosys_lut']:,} | {r['model_lut']:,} | {100 * r['error']:+.1f}% | "
                      f"{r['yosys_bram36']:g} | {r['finn_bram36']:g} |")
-    write_json(RESULTS / "cost_model.json", {"command": "python bench/fit_cost_model.py", "builds": builds,
-                                             "coefficients": coef, "finn_lut_scale": scales, "mean_abs_error": mean, "worst_abs_error": worst,
-                                             "rows": rows})
+    write_json(RESULTS / "cost_model.json", {
+        "command": "python bench/fit_cost_model.py", "builds": builds, "coefficients": coef, "finn_lut_scale": scales,
+        "mean_abs_error": mean, "worst_abs_error": worst, "rows": rows})
     write_text(RESULTS / "cost_model.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -116,7 +116,8 @@ def weight_style(inst) -> str:
     return DISTRIBUTED if inst.get_nodeattr("ram_style") == DISTRIBUTED else BLOCK
 
 
-def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[str] = frozenset()) -> list[LayerEstimate]:
+def layer_estimates(model: ModelWrapper, fpga_part: str,
+                    rtl_mvaus: frozenset[str] = frozenset()) -> list[LayerEstimate]:
     """The cycle and resource estimate of every hardware layer, in graph order: FINN's, and for
     the MVAUs named in ``rtl_mvaus`` this project's RTL cost model."""
     from qonnx.custom_op.registry import getCustomOp
@@ -133,8 +134,8 @@ def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[st
             shape, style = shape_of(model, node), weight_style(inst)
             # BRAM: FINN's count of the weight memory (none in LUTs), which the RTL's ROM matches
             layers.append(LayerEstimate(**common, LUT=round(predict_luts(shape, style)),
-                                        BRAM36=float(res.get("BRAM_18K", 0)) / 2, DSP=0.0, URAM=0.0, model="rtl", ram_style=style,
-                                        finn_LUT=float(res.get("LUT", 0))))
+                                        BRAM36=float(res.get("BRAM_18K", 0)) / 2, DSP=0.0, URAM=0.0,
+                                        model="rtl", ram_style=style, finn_LUT=float(res.get("LUT", 0))))
             continue
         finn_luts = float(res.get("LUT", 0))
         # this project's RTL flow: FINN's figure scaled to yosys' count (cost model data)

@@ -72,12 +72,14 @@ def _layer_table(report: dict) -> list[str]:
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for la in report["layers"]:
         mark = " **(bottleneck)**" if la["name"] == s["bottleneck"] else ""
+        finn = la["LUT"] if la.get("finn_LUT") is None else la["finn_LUT"]
         lines.append(f"| {la['name']}{mark} | {la['op_type']} | {_fmt(la['pe'])} | {_fmt(la['simd'])} | "
-                     f"{_fmt(la['cycles'])} | {_fmt(la['LUT'])} | {_fmt(la['LUT'] if la.get('finn_LUT') is None else la['finn_LUT'])} | "
+                     f"{_fmt(la['cycles'])} | {_fmt(la['LUT'])} | {_fmt(finn)} | "
                      f"{la.get('ram_style') or '-'} | {_fmt(la['BRAM36'])} | {_fmt(la['DSP'])} |")
     t, b, p = s["totals"], s["board_resources"], s["percent_of_board"]
     finn = sum(la.get("finn_LUT") or la["LUT"] for la in report["layers"])
-    lines.append(f"| **total** | | | | | {_fmt(t['LUT'])} | {_fmt(finn)} | | {_fmt(t['BRAM36'])} | {_fmt(t['DSP'])} |")
+    lines.append(f"| **total** | | | | | {_fmt(t['LUT'])} | {_fmt(finn)} | | {_fmt(t['BRAM36'])} | "
+                 f"{_fmt(t['DSP'])} |")
     lines.append(f"| **board** | | | | | {_fmt(b['LUT'])} | | | {_fmt(b['BRAM36'])} | {_fmt(b['DSP'])} |")
     pct = {k: "-" if p[k] is None else f"{p[k]:.1f}%" for k in RESOURCES}
     lines.append(f"| **% of board** | | | | | {pct['LUT']} | | | {pct['BRAM36']} | {pct['DSP']} |")
