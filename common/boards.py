@@ -13,7 +13,7 @@ BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 RESOURCE_KINDS = ("LUT", "FF", "BRAM36", "DSP", "URAM")
 SHELL_FLOWS = ("vivado_zynq", "vitis_alveo")
 # The share of every resource a build leaves free by default: for the FIFOs between layers (sized
-# after folding, by simulation; 4,300 LUT on the default pynq-z2 design) and place-and-route
+# after folding, by simulation; 7,036 LUT on the default pynq-z2 design) and place-and-route
 # headroom. The layers' estimates are close to yosys' counts (flows/folding.py), so what is left
 # free is really free; with FINN's HLS estimates of the MVAUs (twice the RTL's logic) 0.15 was.
 DEFAULT_MARGIN = 0.2

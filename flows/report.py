@@ -70,14 +70,16 @@ def _layer_table(report: dict) -> list[str]:
     s = report["summary"]
     lines = ["| layer | op type | PE | SIMD | cycles | LUT | FINN LUT | weights | BRAM36 | DSP |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+    def finn_luts(la):  # FINN's own figure where the LUT column holds another
+        return la["LUT"] if la.get("finn_LUT") is None else la["finn_LUT"]
+
     for la in report["layers"]:
         mark = " **(bottleneck)**" if la["name"] == s["bottleneck"] else ""
-        finn = la["LUT"] if la.get("finn_LUT") is None else la["finn_LUT"]
         lines.append(f"| {la['name']}{mark} | {la['op_type']} | {_fmt(la['pe'])} | {_fmt(la['simd'])} | "
-                     f"{_fmt(la['cycles'])} | {_fmt(la['LUT'])} | {_fmt(finn)} | "
+                     f"{_fmt(la['cycles'])} | {_fmt(la['LUT'])} | {_fmt(finn_luts(la))} | "
                      f"{la.get('ram_style') or '-'} | {_fmt(la['BRAM36'])} | {_fmt(la['DSP'])} |")
     t, b, p = s["totals"], s["board_resources"], s["percent_of_board"]
-    finn = sum(la.get("finn_LUT") or la["LUT"] for la in report["layers"])
+    finn = sum(finn_luts(la) for la in report["layers"])
     lines.append(f"| **total** | | | | | {_fmt(t['LUT'])} | {_fmt(finn)} | | {_fmt(t['BRAM36'])} | "
                  f"{_fmt(t['DSP'])} |")
     lines.append(f"| **board** | | | | | {_fmt(b['LUT'])} | | | {_fmt(b['BRAM36'])} | {_fmt(b['DSP'])} |")
