@@ -57,8 +57,9 @@ def _as_bipolar(weights: np.ndarray | None) -> bool:
 class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
     """Matrix-vector(-activation) unit, bipolar weights, 1..8-bit inputs, in RTL (hw/rtl)."""
 
-    LIBRARY_FILES = ("mvu_add_tree.sv", "mvu_fifo.sv", "mvu_bipolar.sv")
+    LIBRARY_FILES = ("mvu_add_tree.sv", "mvu_masked_sum.sv", "mvu_fifo.sv", "mvu_bipolar.sv")
     REG_EVERY = 2  # adder-tree levels between pipeline registers (mvu_bipolar's REG_EVERY)
+    CHUNK = 32  # lanes per population count (mvu_bipolar's CHUNK): the longest combinational path
 
     # FINN's MVAU comes first in the MRO and defines these for its HLS/decoupled variants;
     # this op's backend is the project's RTL mixin.
@@ -142,7 +143,7 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         p = dict(
             MW=a("MW"), MH=a("MH"), PE=a("PE"), SIMD=a("SIMD"), IN_W=idt.bitwidth(),
             IN_SIGNED=int(idt.signed()), OUT_W=odt.bitwidth(), NO_ACT=a("noActivation"),
-            NSTEPS=1, THR_W=1, ACT_VAL=0, REG_EVERY=self.REG_EVERY,
+            NSTEPS=1, THR_W=1, ACT_VAL=0, REG_EVERY=self.REG_EVERY, CHUNK=self.CHUNK,
         )
         if not p["NO_ACT"]:
             thr = self.rom_thresholds(model)

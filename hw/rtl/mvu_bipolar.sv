@@ -9,7 +9,8 @@
 //   NO_ACT = 1: out[c] = acc[c]
 //   NO_ACT = 0: out[c] = ACT_VAL + #{k : T[c][k] <= acc[c]}   (FINN's multi-threshold)
 // computed as acc = 2 * (sum of x[j] where W = +1) - (sum of all x[j]): the masked sums take
-// an AND per lane instead of a negation, and the sum of all lanes is shared by every PE.
+// an AND per lane instead of a negation, and the sum of all lanes is shared by every PE. Each
+// sum is taken over bit planes by population counts (mvu_masked_sum).
 //
 // Folding, as FINN's MVAU: SIMD input elements per beat, SF = MW/SIMD beats per vector; PE
 // output channels per output beat, NF = MH/PE beats per vector. One (nf, sf) fold issues per
@@ -45,6 +46,7 @@ module mvu_bipolar #(
     parameter int THR_W = 1,          // bits per threshold, two's complement (NO_ACT = 0)
     parameter int ACT_VAL = 0,        // added to the threshold count (FINN's ActVal)
     parameter int REG_EVERY = 2,      // adder levels between pipeline registers
+    parameter int CHUNK = 32,         // lanes per population count (mvu_masked_sum)
     // derived, do not override
     parameter int WMEM = (MW / SIMD) * (MH / PE),
     parameter int WAW = $clog2(WMEM > 1 ? WMEM : 2),
@@ -80,11 +82,14 @@ module mvu_bipolar #(
     // largest input magnitude, and the accumulator width it implies
     localparam int MAG = IN_SIGNED ? (1 << (IN_W - 1)) : ((1 << IN_W) - 1);
     localparam int ACC_W = $clog2(MW * MAG + 1) + 1;
-    localparam int SUM_W = IN_W + $clog2(SIMD);
+    // the masked sums' width (mvu_masked_sum's OUT_W): chunks of CW lanes, VW bits per chunk
+    localparam int CW = SIMD < CHUNK ? SIMD : CHUNK;
+    localparam int NCH = (SIMD + CW - 1) / CW;
+    localparam int SUM_W = $clog2(CW * MAG + 1) + (IN_SIGNED ? 1 : 0) + $clog2(NCH);
     localparam int CMP_W = ACC_W > THR_W ? ACC_W : THR_W;
     localparam int CNT_W = $clog2(NSTEPS) + 1;
     // cycles from issuing a fold to its beat in the FIFO (see the stages below)
-    localparam int TREE_LAT = ($clog2(SIMD) + REG_EVERY - 1) / REG_EVERY;
+    localparam int TREE_LAT = 1 + ($clog2(NCH) + REG_EVERY - 1) / REG_EVERY;
     localparam int CNT_LAT = ($clog2(NSTEPS) + REG_EVERY - 1) / REG_EVERY;
     localparam int LATENCY = 4 + TREE_LAT + (NO_ACT ? 0 : 1 + CNT_LAT);
     localparam int FIFO_DEPTH = 1 << $clog2(LATENCY + 1);
@@ -147,37 +152,42 @@ module mvu_bipolar #(
         last_s1 <= last_sf;
     end
 
-    // ---- stage 2: adder trees over SIMD (pipelined); tags ride along the shared tree -----
+    // ---- stage 2: masked sums over SIMD (pipelined); tags ride along the shared sum ------
+    // the fold as bit planes (a wiring permutation): bit k of lane i at k*SIMD + i
+    logic [IN_W*SIMD-1:0] planes_s1;
+    for (genvar k = 0; k < IN_W; k++) begin : g_plane
+        for (genvar i = 0; i < SIMD; i++) begin : g_bit
+            assign planes_s1[k*SIMD + i] = x_s1[i*IN_W + k];
+        end
+    end
+
     logic [SUM_W-1:0] sum_all;
     logic [SUM_W-1:0] sum_pos [PE];
     logic v_t, first_t, last_t;
 
-    mvu_add_tree #(
-        .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .REG_EVERY(REG_EVERY), .TAG_W(3)
+    mvu_masked_sum #(
+        .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY), .TAG_W(3)
     ) u_sum_all (
-        .clk(ap_clk), .rst_n(ap_rst_n), .in_data(x_s1), .in_tag({v_s1, first_s1, last_s1}),
-        .out_sum(sum_all), .out_tag({v_t, first_t, last_t})
+        .clk(ap_clk), .rst_n(ap_rst_n), .in_planes(planes_s1), .in_mask({SIMD{1'b1}}),
+        .in_tag({v_s1, first_s1, last_s1}), .out_sum(sum_all), .out_tag({v_t, first_t, last_t})
     );
 
     for (genvar p = 0; p < PE; p++) begin : g_pe_tree
-        logic [SIMD*IN_W-1:0] masked;
         /* verilator lint_off UNUSEDSIGNAL */  // same timing as u_sum_all's tag, which is used
         logic unused_tag;
         /* verilator lint_on UNUSEDSIGNAL */
-        for (genvar i = 0; i < SIMD; i++) begin : g_lane
-            assign masked[i*IN_W +: IN_W] = x_s1[i*IN_W +: IN_W] & {IN_W{w_data[p*SIMD + i]}};
-        end
-        mvu_add_tree #(
-            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .REG_EVERY(REG_EVERY), .TAG_W(1)
+        mvu_masked_sum #(
+            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY), .TAG_W(1)
         ) u_sum_pos (
-            .clk(ap_clk), .rst_n(ap_rst_n), .in_data(masked), .in_tag(1'b0),
-            .out_sum(sum_pos[p]), .out_tag(unused_tag)
+            .clk(ap_clk), .rst_n(ap_rst_n), .in_planes(planes_s1), .in_mask(w_data[p*SIMD +: SIMD]),
+            .in_tag(1'b0), .out_sum(sum_pos[p]), .out_tag(unused_tag)
         );
     end
 
     // ---- stage 3: accumulate over the SF input folds -------------------------------------
     function automatic logic [ACC_W-1:0] widen(input logic [SUM_W-1:0] s);
-        // sign- or zero-extend a tree sum to the accumulator (SUM_W <= ACC_W always)
+        // sign- or zero-extend a masked sum to the accumulator, or keep its low ACC_W bits
+        // (a sum of at most MW lanes fits ACC_W bits, however wide its chunked form)
         if (IN_SIGNED) return ACC_W'($signed(s));
         else return ACC_W'(s);
     endfunction

@@ -153,6 +153,8 @@ FAST = [
     (32, 6, 6, 32, "INT8", "min", "block"),          # fully unfolded (SF = NF = 1), narrow acc out
     (40, 10, 1, 5, "BINARY", "BIPOLAR", "distributed"),  # 1-bit unsigned in, bipolar out
     (16, 16, 16, 1, "INT2", "INT4", "auto"),         # SIMD 1: no adder tree
+    (144, 8, 2, 72, "UINT2", "UINT2", "block"),      # the default's SIMD: popcount chunks 32+32+8
+    (96, 6, 3, 48, "INT4", "INT4", "distributed"),   # signed lanes over two chunks (32+16)
 ]
 
 
@@ -261,11 +263,12 @@ def test_unsupported_reason():
 # ---- the full grid (make test-slow) ----------------------------------------------------------
 INPUTS = ["BINARY", "UINT2", "INT2", "UINT4", "INT4", "UINT8", "INT8"]
 # (MW, MH, PE, SIMD): folded both ways, partly folded with odd sizes, fully unfolded
-FOLDINGS = [(24, 6, 1, 1), (72, 12, 4, 24), (45, 20, 5, 9), (16, 8, 8, 16)]
+FOLDINGS = [(24, 6, 1, 1), (72, 12, 4, 24), (45, 20, 5, 9), (16, 8, 8, 16), (150, 6, 3, 75)]
 OUTPUTS = ["INT32", "min", "UINT2", "INT4", "INT8", "BIPOLAR"]
 STYLES = ["block", "distributed", "auto"]
-# every input type x every folding, each with two output kinds (which together cycle through
-# all six for every input type), and the three ROM styles in turn: 56 builds
+# every input type x every folding (the last: mvu_masked_sum's popcount chunks 32 + 32 + 11),
+# each with two output kinds (which together cycle through all six for every input type), and
+# the three ROM styles in turn: 70 builds
 GRID = [
     (*fold, idt, OUTPUTS[(n + shift) % len(OUTPUTS)], STYLES[(n + shift) % len(STYLES)])
     for n, (idt, fold) in enumerate(itertools.product(INPUTS, FOLDINGS))
