@@ -125,7 +125,7 @@ def simulate_accelerator(model, xin: np.ndarray, board: Board, work_dir: Path, g
     # 1) FIFO depths by simulation (hw/fifo_sizing.py) on the first images: deep FIFOs, peaks,
     #    shrink; stitching first also names any node without RTL before the slower work below
     t0 = time.perf_counter()
-    st = stitch(model, hw_dir / "sizing", default_depth=None, fpgapart=part, clk_ns=clk)
+    st = stitch(model, hw_dir / "sizing", default_depth=None, fpgapart=part, clk_ns=clk, limit_ports=True)
     in_edge = next(e for e in st.edges if e.src is None)
     elems_in = st.ops[in_edge.dst[0]].get_folded_input_shape(0)[-1]
     in_dt = model.get_tensor_datatype(model.graph.input[0].name)
@@ -136,8 +136,7 @@ def simulate_accelerator(model, xin: np.ndarray, board: Board, work_dir: Path, g
     n_size = min(images, SIZING_IMAGES)
     reps = -(-SIZING_IMAGES // n_size)  # the first images repeated up to SIZING_IMAGES or more
     sizing = size_fifos(
-        st, lambda depths, tag: stitch(model, hw_dir / "sizing" / tag, depths=depths, fpgapart=part, clk_ns=clk),
-        np.concatenate([feed_all[:n_size * in_beats]] * reps), reps * n_size * obeats, reps * n_size, fifo_caps)
+        st, np.concatenate([feed_all[:n_size * in_beats]] * reps), reps * n_size * obeats, reps * n_size, fifo_caps)
     depths, peaks = sizing.depths, sizing.peaks
     timings["fifo_sizing_s"] = round(time.perf_counter() - t0, 1)
     n_py = min(images, PYTHON_IMAGES)

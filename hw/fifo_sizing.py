@@ -20,6 +20,10 @@ FINN sizes FIFOs with Vivado's rtlsim; this does it with the project's Verilator
    runs the same images without stalling and its II is within II_TOLERANCE of the deep run's.
    The join inputs keep their depth from 2 or 3: a residual shortcut must hold what the main branch's
    sliding windows keep back, or the fork and the join wait for each other forever.
+Every run is of one Verilator build: the deep design is stitched with a limit port on every
+FIFO (hw/rtl/stream_fifo.sv LIMIT_PORT), under which a FIFO holds at most `limit` beats, cycle
+for cycle what a FIFO of that depth does; the depths tried in 3 and 4 are limits, not new builds
+(a build of the default accelerator takes about a minute, a sizing run a few seconds).
 """
 
 from __future__ import annotations
@@ -84,23 +88,21 @@ def join_inputs(st) -> list[str]:
     return [e.tensor for e in st.fifo_edges() if fan_in[e.dst[0]] > 1]
 
 
-def _run_timed(design, feed: np.ndarray, out_beats: int, images: int):
+def _run_timed(design, feed: np.ndarray, out_beats: int, images: int, **kw):
     """The run, its settled II and the cycle of its last output beat."""
-    r = design.run({"in0_V": feed}, {"out0_V": out_beats})
+    r = design.run({"in0_V": feed}, {"out0_V": out_beats}, **kw)
     ends = r.out_cycles["out0_V"].reshape(images, -1)[:, -1]
     return r, settled_interval(ends), int(ends[-1])
 
 
-def _try_depths(stitch_capped, depths: dict[str, int], tag: str, feed, out_beats: int, images: int,
-                deep_ii: float, deep_cycles: int) -> dict:
-    """Stitch and run the design with ``depths`` (unpaced input); kept when it neither stalls
+def _try_depths(deep, design, depths: dict[str, int], feed, out_beats: int, images: int, deep_ii: float,
+                deep_cycles: int) -> dict:
+    """Run the deep design limited to ``depths`` (unpaced input); kept when it neither stalls
     nor runs more than II_TOLERANCE slower than the deep design."""
     t0 = time.perf_counter()
     row: dict = {}
-    design = stitch_capped(depths, tag).design()
-    design.build()
     try:
-        _, row["ii"], row["cycles"] = _run_timed(design, feed, out_beats, images)
+        _, row["ii"], row["cycles"] = _run_timed(design, feed, out_beats, images, settings=deep.limits(depths))
     except Stall as e:
         row["stall"] = str(e)
     row["kept"] = ("ii" in row and row["ii"] <= deep_ii * (1 + II_TOLERANCE)
@@ -109,26 +111,28 @@ def _try_depths(stitch_capped, depths: dict[str, int], tag: str, feed, out_beats
     return row
 
 
-def size_fifos(deep, stitch_capped, feed: np.ndarray, out_beats: int, images: int,
-               caps=SHRINK_CAPS) -> FifoSizing:
-    """``deep``: the partition stitched with whole-image FIFOs; ``stitch_capped(depths, tag)``
-    stitches it again with the given depths; ``feed``/``out_beats``: ``images`` images' input
+def size_fifos(deep, feed: np.ndarray, out_beats: int, images: int, caps=SHRINK_CAPS) -> FifoSizing:
+    """``deep``: the partition stitched with whole-image FIFOs and limit ports (hw.stitch.stitch
+    with default_depth=None, limit_ports=True); ``feed``/``out_beats``: ``images`` images' input
     words and output beats."""
+    if not deep.limit_ports:
+        raise ValueError("size_fifos needs the deep design stitched with limit_ports=True")
     design = deep.design()
     design.build()
-    r, deep_ii, deep_cycles = _run_timed(design, feed, out_beats, images)
+    unlimited = deep.limits({e.tensor: e.depth for e in deep.fifo_edges()})
+    r, deep_ii, deep_cycles = _run_timed(design, feed, out_beats, images, settings=unlimited)
     probe = lambda run: {e.tensor: int(run.probes[f"fifo{k}_maxcount"]) for k, e in enumerate(deep.fifo_edges())}
     peaks = probe(r)
     # the same design fed one image per deep II: what each FIFO holds in steady state, no flood
     paced_run = design.run({"in0_V": feed}, {"out0_V": out_beats}, pace_beats={"in0_V": len(feed) // images},
-                           pace_cycles=int(np.ceil(deep_ii)))
+                           pace_cycles=int(np.ceil(deep_ii)), settings=unlimited)
     paced = probe(paced_run)
     at_peak = peak_depths(peaks)
     joins = join_inputs(deep)
     sizing = FifoSizing(at_peak, peaks, joins, deep_ii, deep_cycles, None, paced_peaks=paced)
-    at_paced = peak_depths(paced)
-    row = {"depths": "paced", **_try_depths(stitch_capped, at_paced, "paced", feed, out_beats, images,
-                                            deep_ii, deep_cycles)}
+    # a FIFO the paced run filled keeps the deep depth (peak + margin would be deeper)
+    at_paced = {t: min(d, e.depth) for (t, d), e in zip(peak_depths(paced).items(), deep.fifo_edges())}
+    row = {"depths": "paced", **_try_depths(deep, design, at_paced, feed, out_beats, images, deep_ii, deep_cycles)}
     sizing.tried.append(row)
     if row["kept"]:
         sizing.depths, sizing.base = at_paced, "paced"
@@ -137,8 +141,7 @@ def size_fifos(deep, stitch_capped, feed: np.ndarray, out_beats: int, images: in
         depths = {t: d if t in joins else min(d, max(2, cap)) for t, d in base.items()}
         if depths == base:
             break  # the cap changes nothing any more
-        row = {"cap": cap, **_try_depths(stitch_capped, depths, f"cap{cap}", feed, out_beats, images,
-                                         deep_ii, deep_cycles)}
+        row = {"cap": cap, **_try_depths(deep, design, depths, feed, out_beats, images, deep_ii, deep_cycles)}
         sizing.tried.append(row)
         if row["kept"]:
             sizing.depths, sizing.cap = depths, cap

@@ -24,15 +24,42 @@ from hw.sim.node import ensure_hdl, stream_inputs
 from hw.sim.verilator import Stream, VerilatedDesign
 
 FIFO_FILE = Path(__file__).resolve().parent / "rtl" / "stream_fifo.sv"
-# FIFOs deeper than this keep their beats in block RAM, shallower ones in LUTs (distributed RAM):
-# the depth at which FINN too stops using shift-register FIFOs (InsertFIFO's max_qsrl_depth).
+# Where a FIFO keeps its beats. Deeper than BRAM_FIFO_DEPTH: block RAM (the depth at which FINN
+# too stops using shift-register FIFOs, InsertFIFO's max_qsrl_depth). Shallower: LUTs
+# (distributed RAM), unless the LUT copy would cost at least LUTS_PER_BRAM36 LUTs for each BRAM36
+# the block copy takes: on the default pynq-z2 build the four 144-bit FIFOs of 148-238 beats at
+# the residual joins held 3,500 of the design's 42,420 LUTs in 8 BRAM36's worth of bits (the
+# weight memories the folding puts in block RAM save about 640 LUT per BRAM36).
 # stream_fifo reads its memory into a register, so either style maps to the part's RAMs.
 BRAM_FIFO_DEPTH = 256
+LUTS_PER_BRAM36 = 256
 
 
-def fifo_ram_style(depth: int) -> str:
-    """Xilinx ram_style of a stream_fifo of ``depth`` beats."""
-    return "block" if depth > BRAM_FIFO_DEPTH else "distributed"
+def fifo_lutram_luts(depth: int, width: int) -> int:
+    """LUTs of a stream_fifo's memory (DEPTH-1 words) in distributed RAM as yosys maps it: up to
+    32 words RAM32M (6 bits per 4 LUTs; 112 LUTRAM for 2 x 168 bits), deeper RAM64M (3 bits of
+    64 words per 4 LUTs; 768 LUTRAM for 237 x 144 bits)."""
+    words = max(1, depth - 1)
+    if words <= 32:
+        return 4 * math.ceil(width / 6)
+    return 4 * math.ceil(width / 3) * math.ceil(words / 64)
+
+
+def fifo_bram36(depth: int, width: int) -> float:
+    """BRAM36 of a stream_fifo's memory in block RAM: BRAM18 halves in simple dual-port mode,
+    512 x 36 down to 16K x 1 bits."""
+    words = max(1, depth - 1)
+    for deepest, bits in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)):
+        if words <= deepest:
+            return math.ceil(width / bits) / 2
+    return math.ceil(words / 16384) * width / 2
+
+
+def fifo_ram_style(depth: int, width: int) -> str:
+    """Xilinx ram_style of a stream_fifo of ``depth`` beats of ``width`` bits."""
+    if depth > BRAM_FIFO_DEPTH or fifo_lutram_luts(depth, width) >= LUTS_PER_BRAM36 * fifo_bram36(depth, width):
+        return "block"
+    return "distributed"
 
 
 class NoRTL(UserError):
@@ -62,17 +89,33 @@ class Stitched:
     edges: list[Edge]
     ops: list = field(default_factory=list)
     monitored: list[str] = field(default_factory=list)  # tensors seen on ports mon<k>_*
+    limit_ports: bool = False  # FIFO k holds at most input fifo<k>_limit beats (sizing runs)
 
     def fifo_edges(self) -> list[Edge]:
         return [e for e in self.edges if e.has_fifo]
 
-    def design(self, cache_dir=None) -> VerilatedDesign:
+    def design(self, cache_dir=None, optimize: str = "build") -> VerilatedDesign:
         probes = [f"fifo{k}_maxcount" for k, _ in enumerate(self.fifo_edges())]
         include = sorted({f.parent for f in self.files})
         widths = {e.tensor: e.width for e in self.edges}
         monitors = [Stream(f"mon{k}", widths[t]) for k, t in enumerate(self.monitored)]
+        settings = [f"fifo{k}_limit" for k, _ in enumerate(self.fifo_edges())] if self.limit_ports else []
         return VerilatedDesign(self.top, self.files, self.inputs, self.outputs, cache_dir=cache_dir,
-                               include_dirs=include, probes=probes, monitors=monitors)
+                               include_dirs=include, probes=probes, monitors=monitors, optimize=optimize,
+                               settings=settings)
+
+    def limits(self, depths: dict[str, int]) -> dict[str, int]:
+        """The settings (run(settings=...)) under which a design stitched with limit_ports runs
+        as if stitched with ``depths`` (every FIFO's tensor; none deeper than stitched)."""
+        if not self.limit_ports:
+            raise ValueError("stitched without limit ports")
+        out = {}
+        for k, e in enumerate(self.fifo_edges()):
+            d = int(depths[e.tensor])
+            if not 2 <= d <= e.depth:
+                raise ValueError(f"FIFO {e.tensor}: depth {d} outside 2..{e.depth}, the depth it was stitched with")
+            out[f"fifo{k}_limit"] = d
+        return out
 
     def edge(self, tensor: str) -> Edge:
         return next(e for e in self.edges if e.tensor == tensor)
@@ -157,11 +200,13 @@ def module_inputs(op) -> list[str]:
 
 def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[str, int] | None = None,
            default_depth: int | None = 2, fpgapart: str = "xc7z020clg400-1", clk_ns: float = 10.0,
-           monitors: list[str] = ()) -> Stitched:
+           monitors: list[str] = (), limit_ports: bool = False) -> Stitched:
     """Write ``<out_dir>/<name>.v`` for the partition ``model``; FIFO depth per tensor name
     from ``depths`` (else ``default_depth``; None: each FIFO holds a whole image of its stream, so
     nothing ever waits for room, where sizing by simulation starts). ``monitors``: tensors between layers whose beats
-    the simulation should also see (ports ``mon<k>_TDATA/_TVALID``, valid = a handshake)."""
+    the simulation should also see (ports ``mon<k>_TDATA/_TVALID``, valid = a handshake).
+    ``limit_ports``: every FIFO gets an input ``fifo<k>_limit``, the beats it may hold (2 up to
+    its depth; Stitched.limits), so that one build tries many depths (sizing only)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ops = _ops(model, out_dir / "layers", fpgapart, clk_ns)
@@ -179,14 +224,14 @@ def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[s
     bad = [t for t in monitors if t not in fifo_tensors]
     if bad:
         raise ValueError(f"cannot monitor {', '.join(bad)}: only tensors between two layers")
-    top_file.write_text(_top_verilog(name, model, ops, edges, list(monitors)))
+    top_file.write_text(_top_verilog(name, model, ops, edges, list(monitors), limit_ports))
     files.append(top_file)
     inputs = [Stream(f"in{i}_V", e.width) for i, e in enumerate(x for x in edges if x.src is None)]
     outputs = [Stream(f"out{o}_V", e.width) for o, e in enumerate(x for x in edges if x.dst is None)]
-    return Stitched(name, files, inputs, outputs, edges, ops, list(monitors))
+    return Stitched(name, files, inputs, outputs, edges, ops, list(monitors), limit_ports)
 
 
-def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str]) -> str:
+def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], limit_ports: bool = False) -> str:
     graph_in = [e for e in edges if e.src is None]
     graph_out = [e for e in edges if e.dst is None]
     fifos = [e for e in edges if e.has_fifo]
@@ -199,6 +244,8 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str]) 
                   f"input  wire out{o}_V_TREADY"]
     # peak occupancy of every FIFO, for sizing them by simulation
     ports += [f"output wire [31:0] fifo{k}_maxcount" for k, _ in enumerate(fifos)]
+    if limit_ports:
+        ports += [f"input  wire [{math.ceil(math.log2(e.depth + 1)) - 1}:0] fifo{k}_limit" for k, e in enumerate(fifos)]
     widths = {e.tensor: e.width for e in edges}
     for k, t in enumerate(monitors):
         ports += [f"output wire [{widths[t] - 1}:0] mon{k}_TDATA", f"output wire mon{k}_TVALID"]
@@ -220,10 +267,11 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str]) 
             f"    wire [{cbits - 1}:0] fifo{k}_peak;",
             f"    assign fifo{k}_maxcount = 32'(fifo{k}_peak);",
             f"    stream_fifo #(.DEPTH({e.depth}), .DATA_WIDTH({e.width}), "
-            f".RAM_STYLE(\"{fifo_ram_style(e.depth)}\")) fifo{k} (",
+            f".RAM_STYLE(\"{fifo_ram_style(e.depth, e.width)}\"), .LIMIT_PORT({int(limit_ports)})) fifo{k} (",
             "        .clk(ap_clk), .rst(!ap_rst_n),",
             f"        .idat({s}_TDATA), .ivld({s}_TVALID), .irdy({s}_TREADY),",
             f"        .odat({d}_TDATA), .ovld({d}_TVALID), .ordy({d}_TREADY),",
+            f"        .limit({f'fifo{k}_limit' if limit_ports else f'{cbits}{chr(39)}d0'}),",
             f"        .count(), .maxcount(fifo{k}_peak)",
             "    );",
             "",

@@ -7,10 +7,14 @@
 // a registered output beat, so TDATA/TVALID leave from a flip-flop and throughput is one beat
 // per cycle. count = beats accepted and not yet delivered; maxcount = its peak since reset,
 // which hw.stitch reads after a simulation to size the FIFO.
+// LIMIT_PORT = 1 (simulation, for sizing only): the FIFO holds at most `limit` beats (2..DEPTH),
+// cycle for cycle what a FIFO of DEPTH = limit does, so one Verilator build of a deep design
+// tries every candidate depth (hw/fifo_sizing.py); the built accelerator has LIMIT_PORT = 0.
 module stream_fifo #(
     parameter int unsigned DEPTH = 2,        // beats held, >= 2
     parameter int unsigned DATA_WIDTH = 8,
-    parameter RAM_STYLE = "distributed"      // Xilinx ram_style of the storage
+    parameter RAM_STYLE = "distributed",     // Xilinx ram_style of the storage
+    parameter bit LIMIT_PORT = 1'b0          // 1: `limit` caps the beats held (simulation)
 ) (
     input  logic clk,
     input  logic rst,                        // synchronous, active high
@@ -20,6 +24,9 @@ module stream_fifo #(
     output logic [DATA_WIDTH-1:0] odat,
     output logic ovld,
     input  logic ordy,
+    /* verilator lint_off UNUSEDSIGNAL */  // read only with LIMIT_PORT = 1
+    input  logic [$clog2(DEPTH+1)-1:0] limit,
+    /* verilator lint_on UNUSEDSIGNAL */
     output logic [$clog2(DEPTH+1)-1:0] count,
     output logic [$clog2(DEPTH+1)-1:0] maxcount
 );
@@ -34,7 +41,12 @@ module stream_fifo #(
     wire load = (!ovld || ordy) && stored != 0;  // move the oldest stored beat to the output
     wire pop = ovld && ordy;
 
-    assign irdy = stored < MEM_DEPTH;
+    // room while the memory (DEPTH-1 beats, the output register holds one more) has space
+    if (LIMIT_PORT) begin : g_limit
+        assign irdy = stored < $clog2(DEPTH+1)'(MEM_DEPTH) && stored + 1'b1 < limit;
+    end else begin : g_depth
+        assign irdy = stored < MEM_DEPTH;
+    end
 
     function automatic logic [AW-1:0] next(input logic [AW-1:0] p);
         return (p == AW'(MEM_DEPTH - 1)) ? '0 : p + 1'b1;

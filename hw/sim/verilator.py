@@ -33,6 +33,12 @@ VERILATOR_FLAGS = [
     "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
     "--noassert",
 ]
+# g++ optimisation of the Verilated model: "build" compiles fast (-O1; a per-layer test runs a
+# few thousand cycles), "run" simulates fast (-O2; whole-test-set runs of 10^8 cycles and more).
+OPTIMIZE = {
+    "build": ("-O1", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1"),
+    "run": ("-O2", "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"),
+}
 
 
 class VerilatorMissing(RuntimeError):
@@ -92,7 +98,8 @@ def verilator_available() -> bool:
     return root is not None and (root / "bin" / "verilator").is_file() and shutil.which("g++") is not None
 
 
-def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str], monitors: list[Stream]) -> dict[str, str]:
+def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str], monitors: list[Stream],
+               settings: list[str] = ()) -> dict[str, str]:
     idle, drive, sample = [], [], []
     for s in inputs:
         idle.append(f"    top->{s.name}_TVALID = 0;")
@@ -132,6 +139,7 @@ def _port_code(inputs: list[Stream], outputs: list[Stream], probes: list[str], m
         "MON_WORDS": ", ".join(str(s.words) for s in monitors) or "0",
         "NUM_MON": str(len(monitors)),
         "READ_PROBES": "\n".join(f"    probes[{k}] = uint64_t(top->{name});" for k, name in enumerate(probes)),
+        "SET_SETTINGS": "\n".join(f"    top->{name} = settings[{k}];" for k, name in enumerate(settings)),
     }
 
 
@@ -150,6 +158,8 @@ class VerilatedDesign:
         probes: list[str] = (),
         monitors: list[Stream] = (),
         defines: dict[str, str | int] | None = None,
+        optimize: str = "build",
+        settings: list[str] = (),
     ):
         self.top = top
         self.sources = [Path(s).resolve() for s in sources]
@@ -160,6 +170,10 @@ class VerilatedDesign:
         self.probes = list(probes)  # output ports (<= 64 bits) read at the end of a run
         self.defines = dict(defines or {})
         self.monitors = list(monitors)  # internal streams seen through <name>_TDATA/_TVALID ports
+        if optimize not in OPTIMIZE:
+            raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)}, got {optimize!r}")
+        self.optimize = optimize
+        self.settings = list(settings)  # input ports (<= 64 bits) set before reset, held for the run
         self._lib = None
         self._handle = None
         self.build_seconds: float | None = None  # None: taken from the cache
@@ -167,13 +181,13 @@ class VerilatedDesign:
     # -- build -------------------------------------------------------------------------------
     def _testbench(self) -> str:
         text = TB_TEMPLATE.read_text().replace("@TOP@", self.top)
-        for key, value in _port_code(self.inputs, self.outputs, self.probes, self.monitors).items():
+        for key, value in _port_code(self.inputs, self.outputs, self.probes, self.monitors, self.settings).items():
             text = text.replace(f"@{key}@", value)
         return text
 
     def _key(self, tb: str) -> str:
         h = hashlib.sha256()
-        for part in [self.top, tb, *VERILATOR_FLAGS, *self._define_flags()]:
+        for part in [self.top, tb, *VERILATOR_FLAGS, *OPTIMIZE[self.optimize], *self._define_flags()]:
             h.update(part.encode())
         for src in self.sources:
             h.update(src.name.encode())
@@ -214,21 +228,22 @@ class VerilatedDesign:
         (work / "obj").mkdir(parents=True)
         (work / "tb.cpp").write_text(tb)
         env = dict(os.environ, VERILATOR_ROOT=str(root))
-        cflags = "-fPIC -O1 -std=c++17"
+        opt, make_opt = OPTIMIZE[self.optimize]
+        cflags = f"-fPIC {opt} -std=c++17"
         cmd = [
             str(root / "bin" / "verilator"), *VERILATOR_FLAGS, "-j", str(self.jobs),
             "--top-module", self.top, "--Mdir", str(work / "obj"), "--prefix", f"V{self.top}",
             # CFG_CXXFLAGS_PCH_I: the PyPI wheel's verilated.mk leaves it empty, so a model big
             # enough to be split into several .cpp files fails to compile (the precompiled
             # header is passed as a bare file name); gcc needs -include there
-            "-CFLAGS", cflags, "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1 CFG_CXXFLAGS_PCH_I=-include",
+            "-CFLAGS", cflags, "-MAKEFLAGS", f"{make_opt} CFG_CXXFLAGS_PCH_I=-include",
             *self._define_flags(), *[f"-I{d}" for d in self.include_dirs], *map(str, self.sources),
         ]
         self._check(cmd, env, work / "verilator.log")
         inc = root / "include"
         obj = work / "obj"
         link = [
-            "g++", "-shared", "-fPIC", "-O1", "-std=c++17", f"-I{inc}", f"-I{inc / 'vltstd'}",
+            "g++", "-shared", "-fPIC", opt, "-std=c++17", f"-I{inc}", f"-I{inc / 'vltstd'}",
             f"-I{obj}", str(work / "tb.cpp"), str(obj / f"libV{self.top}.a"), str(obj / "libverilated.a"),
             "-pthread", "-latomic", "-o", str(work / "libtb.so"),
         ]
@@ -273,7 +288,7 @@ class VerilatedDesign:
                 ctypes.c_void_p, p(p(ctypes.c_uint32)), p(u64), p(p(ctypes.c_uint32)), p(u64),
                 p(p(u64)), p(p(u64)), ctypes.c_double, ctypes.c_double, u64, u64, u64,
                 p(u64), p(u64), p(u64), p(u64), p(p(ctypes.c_uint32)), p(u64), p(u64), p(p(u64)),
-                p(u64), u64,
+                p(u64), u64, p(u64),
             ]
             self._lib = lib
         return self._lib
@@ -291,13 +306,20 @@ class VerilatedDesign:
         monitor_beats: dict[str, int] | None = None,
         pace_beats: dict[str, int] | None = None,
         pace_cycles: int = 0,
+        settings: dict[str, int] | None = None,
     ) -> SimResult:
         """Push ``inputs`` ((beats, words) uint32 per input stream) through a fresh reset of
         the design and collect ``expected_beats`` beats on every output stream.
 
         ``pace_cycles`` > 0 paces the sources: input stream s presents its beat k no earlier
         than cycle (k // pace_beats[s]) * pace_cycles, one image every pace_cycles cycles, as
-        a camera or a rate-limited DMA would (streams not in ``pace_beats`` are not paced)."""
+        a camera or a rate-limited DMA would (streams not in ``pace_beats`` are not paced).
+        ``settings``: a value for every settings port of the design, held from before reset."""
+        settings = dict(settings or {})
+        if set(settings) != set(self.settings):
+            missing, extra = set(self.settings) - set(settings), set(settings) - set(self.settings)
+            raise ValueError(f"{self.top}: settings {', '.join(sorted(missing))} not given"
+                             if missing else f"{self.top} has no settings port {', '.join(sorted(extra))}")
         lib = self._load()
         u32p, u64p = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint64)
         keep = []  # arrays that must outlive the call
@@ -355,6 +377,7 @@ class VerilatedDesign:
                 (ctypes.c_uint64 * max(1, len(self.inputs)))(*[int((pace_beats or {}).get(s.name, 0))
                                                                for s in self.inputs]),
                 int(pace_cycles),
+                (ctypes.c_uint64 * max(1, len(self.settings)))(*[int(settings[n]) for n in self.settings]),
             )
         finally:
             lib.tb_free(handle)

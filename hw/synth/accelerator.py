@@ -87,11 +87,11 @@ def fifo_top(folder: Path, depth: int, width: int) -> tuple[str, Path]:
         f"    input  wire [{width - 1}:0] idat, input wire ivld, output wire irdy,\n"
         f"    output wire [{width - 1}:0] odat, output wire ovld, input wire ordy\n"
         ");\n"
-        f"    stream_fifo #(.DEPTH({depth}), .DATA_WIDTH({width}), .RAM_STYLE(\"{fifo_ram_style(depth)}\")) fifo (\n"
+        f"    stream_fifo #(.DEPTH({depth}), .DATA_WIDTH({width}), .RAM_STYLE(\"{fifo_ram_style(depth, width)}\")) fifo (\n"
         "        .clk(ap_clk), .rst(!ap_rst_n),\n"
         "        .idat(idat), .ivld(ivld), .irdy(irdy),\n"
         "        .odat(odat), .ovld(ovld), .ordy(ordy),\n"
-        "        .count(), .maxcount()\n"
+        "        .limit('0), .count(), .maxcount()\n"
         "    );\n"
         "endmodule\n")
     return name, [FIFO_FILE, path]

@@ -100,18 +100,19 @@ def _sizing_inputs(model, st, images: int):
     return feed, images * out_edge.beats_per_image
 
 
+@pytest.mark.slow  # three Verilator builds of the accelerator
 def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results(built, tmp_path):
     from hw.fifo_sizing import FIFO_MARGIN, fifo_sizing_markdown, size_fifos
     from hw.stitch import stitch
 
     _, model, _, _ = built
     n = 10
-    deep = stitch(model, tmp_path / "deep", default_depth=None)
+    deep = stitch(model, tmp_path / "deep", default_depth=None, limit_ports=True)
     feed, out_beats = _sizing_inputs(model, deep, n)
     capped = lambda d, tag: stitch(model, tmp_path / tag, depths=d)  # noqa: E731
     # measured on this network: the paced depths keep the II (576 cycles per image); cap 8 on top
     # of them throttles it (775), and every paced depth outside the joins is already <= 128
-    sizing = size_fifos(deep, capped, feed, out_beats, n, caps=(8, 128))
+    sizing = size_fifos(deep, feed, out_beats, n, caps=(8, 128))
     # the joins are the inputs of the residual adds, read from the graph
     adds = {t for node in model.graph.node if node.op_type == "ElementwiseAddStreams_rtl" for t in node.input}
     assert set(sizing.joins) == adds and len(adds) == 6
@@ -129,7 +130,8 @@ def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results
     # checked here on the two designs (their builds are cached): the shrunk design's outputs equal
     # the deep one's, also with gaps and back-pressure, and its images end no later
     runs = {}
-    for tag, st in (("deep", deep), ("shrunk", capped(sizing.depths, "final"))):
+    for tag, st in (("deep", stitch(model, tmp_path / "deep_plain", default_depth=None)),
+                    ("shrunk", capped(sizing.depths, "final"))):
         design = st.design()
         r = design.run({"in0_V": feed}, {"out0_V": out_beats})
         gaps = design.run({"in0_V": feed}, {"out0_V": out_beats}, gap_prob=0.3, stall_prob=0.3, seed=4)
@@ -140,20 +142,47 @@ def test_fifos_shrink_outside_the_residual_joins_and_keep_throughput_and_results
     assert np.diff(runs["shrunk"][1])[-1] <= np.diff(runs["deep"][1])[-1] * 1.01
 
 
+@pytest.mark.slow  # sizing runs that stall for 100,000 cycles
 def test_a_cap_that_stalls_the_design_is_not_kept(built, tmp_path, monkeypatch):
     import hw.fifo_sizing as fifo_sizing
     from hw.stitch import stitch
 
     _, model, _, _ = built
     monkeypatch.setattr(fifo_sizing, "join_inputs", lambda st: [])  # let the cap reach the shortcuts
-    deep = stitch(model, tmp_path / "deep", default_depth=None)
+    deep = stitch(model, tmp_path / "deep", default_depth=None, limit_ports=True)
     feed, out_beats = _sizing_inputs(model, deep, 3)
-    sizing = fifo_sizing.size_fifos(deep, lambda d, tag: stitch(model, tmp_path / tag, depths=d),
-                                    feed, out_beats, 3, caps=(2,))
+    sizing = fifo_sizing.size_fifos(deep, feed, out_beats, 3, caps=(2,))
     assert ("stall" in sizing.tried[-1], sizing.tried[-1]["kept"], sizing.tried[-1]["cap"]) == (True, False, 2)
     assert sizing.cap is None
     peaks = sizing.paced_peaks if sizing.base == "paced" else sizing.peaks
     assert sizing.depths == {t: max(2, p + fifo_sizing.FIFO_MARGIN) for t, p in peaks.items()}
+
+
+def test_a_limited_fifo_runs_cycle_for_cycle_as_a_fifo_of_that_depth(built, tmp_path):
+    """FIFO sizing tries depths as limits on one deep build (stream_fifo LIMIT_PORT); a design
+    stitched with those depths must move every beat in the same cycle, with gaps and back-pressure."""
+    from hw.stitch import stitch
+
+    _, model, _, _ = built
+    deep = stitch(model, tmp_path / "deep", default_depth=None, limit_ports=True)
+    feed, out_beats = _sizing_inputs(model, deep, 3)
+    rng = np.random.default_rng(3)
+    # shallow everywhere but the residual joins (deep enough not to deadlock): back-pressure inside
+    joins = {t for n in model.graph.node if n.op_type == "ElementwiseAddStreams_rtl" for t in n.input}
+    depths = {e.tensor: e.depth if e.tensor in joins else int(rng.integers(2, 6)) for e in deep.fifo_edges()}
+    real = stitch(model, tmp_path / "real", depths=depths).design()
+    kw = dict(gap_prob=0.2, stall_prob=0.2, seed=7)
+    a = deep.design().run({"in0_V": feed}, {"out0_V": out_beats}, settings=deep.limits(depths), **kw)
+    b = real.run({"in0_V": feed}, {"out0_V": out_beats}, **kw)
+    assert a.cycles == b.cycles
+    assert np.array_equal(a.in_cycles["in0_V"], b.in_cycles["in0_V"])
+    assert np.array_equal(a.out_cycles["out0_V"], b.out_cycles["out0_V"])
+    assert np.array_equal(a.outputs["out0_V"], b.outputs["out0_V"])
+    assert {k: a.probes[k] for k in a.probes} == {k: b.probes[k] for k in b.probes}  # peak occupancies
+    with pytest.raises(ValueError, match="outside 2.."):
+        deep.limits({**depths, next(iter(depths)): 10**6})
+    with pytest.raises(ValueError, match="settings fifo0_limit"):
+        deep.design().run({"in0_V": feed}, {"out0_V": out_beats})
 
 
 def test_images_after_the_gap_run_split_over_processes_equal_one_process(built):
