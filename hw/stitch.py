@@ -94,15 +94,14 @@ class Stitched:
     def fifo_edges(self) -> list[Edge]:
         return [e for e in self.edges if e.has_fifo]
 
-    def design(self, cache_dir=None, optimize: str = "build") -> VerilatedDesign:
+    def design(self, cache_dir=None) -> VerilatedDesign:
         probes = [f"fifo{k}_maxcount" for k, _ in enumerate(self.fifo_edges())]
         include = sorted({f.parent for f in self.files})
         widths = {e.tensor: e.width for e in self.edges}
         monitors = [Stream(f"mon{k}", widths[t]) for k, t in enumerate(self.monitored)]
         settings = [f"fifo{k}_limit" for k, _ in enumerate(self.fifo_edges())] if self.limit_ports else []
         return VerilatedDesign(self.top, self.files, self.inputs, self.outputs, cache_dir=cache_dir,
-                               include_dirs=include, probes=probes, monitors=monitors, optimize=optimize,
-                               settings=settings)
+                               include_dirs=include, probes=probes, monitors=monitors, settings=settings)
 
     def limits(self, depths: dict[str, int]) -> dict[str, int]:
         """The settings (run(settings=...)) under which a design stitched with limit_ports runs
