@@ -151,6 +151,7 @@ def test_report_files_and_totals(cli_build):
     assert "## Synthesis estimate (yosys)\n\n- not run (--no-synth" in md
 
 
+@pytest.mark.slow  # a whole vendor-free build of its own
 def test_a_user_step_runs_where_it_is_injected(model_file, tmp_path):
     """A step of the user's own, added as FINN documents it (inject_steps_after), runs on the
     folded model and is saved and timed like every other step."""

@@ -106,9 +106,16 @@ def exactness(m, stages, x_uint8, checked=CHECKED_STAGES):
     return results
 
 
-@pytest.mark.parametrize("act_bits,head_bn_affine,residual_bits",
-                         [(2, False, 4), (4, False, 4), (2, True, 4), (1, False, 4), (2, True, 8)])
-@pytest.mark.parametrize("variant", ["depth8", "stage1"])
+# the default suite lowers two of the ten (the default model's shape, and a 1-bit stage model)
+LOWERING_GRID = [
+    pytest.param(variant, *case, marks=() if (variant, case) in {("depth8", (2, True, 4)), ("stage1", (1, False, 4))}
+                 else pytest.mark.slow)
+    for variant in ("depth8", "stage1")
+    for case in [(2, False, 4), (4, False, 4), (2, True, 4), (1, False, 4), (2, True, 8)]
+]
+
+
+@pytest.mark.parametrize("variant,act_bits,head_bn_affine,residual_bits", LOWERING_GRID)
 def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine, residual_bits):
     from qonnx.custom_op.registry import getCustomOp
 
@@ -138,7 +145,8 @@ def test_lowers_completely_and_exactly(root, variant, act_bits, head_bn_affine, 
     assert all(r.images == IMAGES for r in results.values())
 
 
-@pytest.mark.parametrize("weight_quant", ["bwn", "bwn_learned", "sign"])  # he_const: the test above
+@pytest.mark.parametrize("weight_quant", [pytest.param("bwn", marks=pytest.mark.slow),  # he_const: the test above
+                                          pytest.param("bwn_learned", marks=pytest.mark.slow), "sign"])
 def test_every_weight_method_lowers_to_bipolar_weights_exactly(root, weight_quant):
     """The per-channel weight scales (a Mul after each conv once FINN folds the BipolarQuant) end
     up in the following thresholds: the hardware holds +-1 weights only, and every stage equals
@@ -314,7 +322,7 @@ def _input_types(df, op_type):
     return [getCustomOp(n).get_nodeattr("inputDataType") for n in df.graph.node if n.op_type == op_type]
 
 
-@pytest.mark.parametrize("weight_quant", ["sign", "he_const"])
+@pytest.mark.parametrize("weight_quant", ["sign", pytest.param("he_const", marks=pytest.mark.slow)])
 def test_resnete_w1a1_lowers_completely_and_exactly(root, weight_quant):
     """Every unit: a fork, the sign as a threshold (+-1 as INT2), the 3x3 conv's MVAU, an integer
     add; the downsampling shortcut (avgpool 2x2/2 + 1x1 conv) as one 2x2/2 sliding window + MVAU

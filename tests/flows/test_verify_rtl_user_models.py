@@ -37,6 +37,7 @@ def check_passed(r: dict, images: int) -> None:
     assert "labels_equal_brevitas" not in r  # no checkpoint of this project's beside the model
 
 
+@pytest.mark.slow  # about two minutes: a build and a Verilator run of the whole accelerator
 def test_user_model_with_a_float_tail_verifies_in_rtl(tmp_path):
     """bn_avgpool: the accelerator outputs the last binary conv's accumulators (a stream of
     8 x 8 x 10 integers); BatchNorm, pool and arg max run on the host from tail.onnx."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.fixtures import pattern_images, write_idx_set
@@ -37,6 +38,7 @@ def epochs(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # about a minute: three torchrun launches of two processes
 def test_two_gloo_processes_train_and_resume_either_way(tmp_path):
     data = tmp_path / "data"
     write_idx_set(data / "fashion-mnist", pattern_images(192, 12, 10, 0), pattern_images(64, 12, 10, 1))
