@@ -122,7 +122,7 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
     the MVAUs named in ``rtl_mvaus`` this project's RTL cost model."""
     from qonnx.custom_op.registry import getCustomOp
 
-    from hw.synth.cost_model import predict_luts, scaled_finn_luts, shape_of
+    from hw.synth.cost_model import predict_dwc_luts, predict_luts, scaled_finn_luts, shape_of
 
     layers = []
     for node in model.graph.node:
@@ -138,8 +138,14 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
                                         model="rtl", ram_style=style, finn_LUT=float(res.get("LUT", 0))))
             continue
         finn_luts = float(res.get("LUT", 0))
-        # this project's RTL flow: FINN's figure scaled to yosys' count (cost model data)
-        luts = round(scaled_finn_luts(node.op_type, finn_luts)) if rtl_mvaus else finn_luts
+        # this project's RTL flow: width converters by their model, other layers FINN's figure
+        # scaled to yosys' count (cost model data)
+        if rtl_mvaus and node.op_type.startswith("StreamingDataWidthConverter"):
+            luts = round(predict_dwc_luts(inst.get_instream_width(), inst.get_outstream_width()))
+        elif rtl_mvaus:
+            luts = round(scaled_finn_luts(node.op_type, finn_luts))
+        else:
+            luts = finn_luts
         layers.append(LayerEstimate(**common, LUT=luts, BRAM36=float(res.get("BRAM_18K", 0)) / 2,
                                     DSP=float(res.get("DSP", 0)), URAM=float(res.get("URAM", 0)),
                                     finn_LUT=finn_luts if rtl_mvaus else None))
