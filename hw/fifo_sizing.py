@@ -119,7 +119,7 @@ def size_fifos(deep, feed: np.ndarray, out_beats: int, images: int, caps=SHRINK_
         raise ValueError("size_fifos needs the deep design stitched with limit_ports=True")
     design = deep.design()
     design.build()
-    unlimited = deep.limits({e.tensor: e.depth for e in deep.fifo_edges()})
+    unlimited = deep.limits({e.tensor: e.depth for e in deep.fifo_edges()})  # as stitched
     r, deep_ii, deep_cycles = _run_timed(design, feed, out_beats, images, settings=unlimited)
     probe = lambda run: {e.tensor: int(run.probes[f"fifo{k}_maxcount"]) for k, e in enumerate(deep.fifo_edges())}
     peaks = probe(r)
@@ -127,11 +127,14 @@ def size_fifos(deep, feed: np.ndarray, out_beats: int, images: int, caps=SHRINK_
     paced_run = design.run({"in0_V": feed}, {"out0_V": out_beats}, pace_beats={"in0_V": len(feed) // images},
                            pace_cycles=int(np.ceil(deep_ii)), settings=unlimited)
     paced = probe(paced_run)
-    at_peak = peak_depths(peaks)
+    # peak + margin, but a FIFO that filled keeps the deep depth (the design that ran; a limit
+    # cannot go deeper)
+    stitched = {e.tensor: e.depth for e in deep.fifo_edges()}
+    within = lambda depths: {t: min(d, stitched[t]) for t, d in depths.items()}  # noqa: E731
+    at_peak = within(peak_depths(peaks))
     joins = join_inputs(deep)
     sizing = FifoSizing(at_peak, peaks, joins, deep_ii, deep_cycles, None, paced_peaks=paced)
-    # a FIFO the paced run filled keeps the deep depth (peak + margin would be deeper)
-    at_paced = {t: min(d, e.depth) for (t, d), e in zip(peak_depths(paced).items(), deep.fifo_edges())}
+    at_paced = within(peak_depths(paced))
     row = {"depths": "paced", **_try_depths(deep, design, at_paced, feed, out_beats, images, deep_ii, deep_cycles)}
     sizing.tried.append(row)
     if row["kept"]:

@@ -26,23 +26,24 @@ from hw.sim.verilator import Stream, VerilatedDesign
 FIFO_FILE = Path(__file__).resolve().parent / "rtl" / "stream_fifo.sv"
 # Where a FIFO keeps its beats. Deeper than BRAM_FIFO_DEPTH: block RAM (the depth at which FINN
 # too stops using shift-register FIFOs, InsertFIFO's max_qsrl_depth). Shallower: LUTs
-# (distributed RAM), unless the LUT copy would cost at least LUTS_PER_BRAM36 LUTs for each BRAM36
+# (distributed RAM), unless its LUT RAM would take at least LUTS_PER_BRAM36 LUTs for each BRAM36
 # the block copy takes: on the default pynq-z2 build the four 144-bit FIFOs of 148-238 beats at
 # the residual joins held 3,500 of the design's 42,420 LUTs in 8 BRAM36's worth of bits (the
-# weight memories the folding puts in block RAM save about 640 LUT per BRAM36).
-# stream_fifo reads its memory into a register, so either style maps to the part's RAMs.
+# weight memories the folding puts in block RAM save about 640 LUT per BRAM36). The LUT RAM is
+# counted alone; the read multiplexer over its banks comes on top (147 x 144 bits: 480 LUT RAM,
+# 811 LUT in all). stream_fifo reads its memory into a register, so either style maps to the
+# part's RAMs.
 BRAM_FIFO_DEPTH = 256
-LUTS_PER_BRAM36 = 256
+LUTS_PER_BRAM36 = 200
 
 
 def fifo_lutram_luts(depth: int, width: int) -> int:
-    """LUTs of a stream_fifo's memory (DEPTH-1 words) in distributed RAM as yosys maps it: up to
-    32 words RAM32M (6 bits per 4 LUTs; 112 LUTRAM for 2 x 168 bits), deeper RAM64M (3 bits of
-    64 words per 4 LUTs; 768 LUTRAM for 237 x 144 bits)."""
+    """LUTs of a stream_fifo's memory (DEPTH-1 words) in distributed RAM: the cheaper of RAM32M
+    banks (6 bits of 32 words per 4 LUTs) and RAM64M banks (3 bits of 64 words per 4 LUTs). yosys
+    mapped 2 x 168 bits to 112 LUT RAM, 74 x 144 to 288, 237 x 144 to 768, as here; 215 x 144 to
+    768 where RAM32M banks would take 672."""
     words = max(1, depth - 1)
-    if words <= 32:
-        return 4 * math.ceil(width / 6)
-    return 4 * math.ceil(width / 3) * math.ceil(words / 64)
+    return 4 * min(math.ceil(width / 6) * math.ceil(words / 32), math.ceil(width / 3) * math.ceil(words / 64))
 
 
 def fifo_bram36(depth: int, width: int) -> float:

@@ -193,6 +193,7 @@ def test_cli_build_with_the_yosys_estimate(root, model_file):
     assert "## Synthesis estimate (yosys `synth_xilinx -family xc7`)" in md and "| MVAUBipolar_rtl |" in md
 
 
+@pytest.mark.slow  # a vendor-free build of its own
 def test_folding_file_is_applied_as_given(cli_build, model_file, tmp_path):
     _, build_dir = cli_build
     config = json.loads((build_dir / "folding_config.json").read_text())

@@ -322,7 +322,8 @@ def _input_types(df, op_type):
     return [getCustomOp(n).get_nodeattr("inputDataType") for n in df.graph.node if n.op_type == op_type]
 
 
-@pytest.mark.parametrize("weight_quant", ["sign", pytest.param("he_const", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the BinaryDenseNet test below keeps one other family in the default suite
+@pytest.mark.parametrize("weight_quant", ["sign", "he_const"])
 def test_resnete_w1a1_lowers_completely_and_exactly(root, weight_quant):
     """Every unit: a fork, the sign as a threshold (+-1 as INT2), the 3x3 conv's MVAU, an integer
     add; the downsampling shortcut (avgpool 2x2/2 + 1x1 conv) as one 2x2/2 sliding window + MVAU

@@ -76,6 +76,7 @@ def rtl_agrees(model, rtl_op_type, feed, cppsim_out, what, seed=0):
 
 # -- the residual layers -----------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("dt,ch,pe,n_out,images", grid(("UINT2", 6, 3, 2, 3), ("INT32", 8, 2, 2, 2),
                                                         ("INT7", 4, 4, 3, 4), ("BIPOLAR", 16, 8, 2, 2)))
@@ -107,6 +108,7 @@ def add_model(lhs, rhs, pe, shape):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("lhs,rhs,pe,images", grid(("INT8", "UINT4", 4, 3), ("INT32", "INT32", 2, 2),
                                                    ("UINT2", "INT3", 1, 2), ("INT9", "INT9", 8, 4)))
@@ -140,6 +142,7 @@ def gap_model(idt, ch, pe, hw, images=1):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("dt,ch,pe,hw,images", grid(("INT4", 6, 3, 3, 3), ("UINT2", 8, 2, 4, 4),
                                                     ("INT32", 4, 1, 2, 3), ("INT8", 12, 12, 7, 2)))
@@ -153,6 +156,7 @@ def test_globalaccpool(cppsim, dt, ch, pe, hw, images):
     rtl_agrees(gap_model(idt, ch, pe, hw, images), "GlobalAccPool_rtl", {"x": x}, got, "pool")
 
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 def test_globalaccpool_partial_sums_beyond_float(cppsim):
     """Sums whose partial sums leave float32's exact range (FINN's python GlobalAccPool adds in
@@ -188,6 +192,7 @@ def labelselect_model(idt, labels, pe, k, vectors=1):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("dt,labels,pe,k", grid(("INT8", 10, 2, 3), ("INT32", 10, 2, 1), ("UINT4", 12, 3, 3),
                                                 ("INT8", 7, 7, 2), ("INT16", 16, 4, 16)))
@@ -298,6 +303,7 @@ def test_thresholding(cppsim, ch, pe, idt, odt, act):
 
 # -- the stream plumbing: width converters, concatenation, pooling --------------------------------
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("dt,ch,in_pe,out_pe", grid(("UINT2", 24, 4, 6), ("INT8", 16, 16, 4), ("INT5", 12, 3, 12),
                                                     ("BIPOLAR", 32, 8, 32)))
@@ -312,6 +318,7 @@ def test_datawidthconverter(cppsim, dt, ch, in_pe, out_pe):
     check(model, {"x": x}, [x], "width converter")
 
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("channels,dts,simd", grid(((4, 8), ("UINT2", "UINT2"), 2), ((6, 3, 9), ("INT4", "INT4", "INT4"), 3),
                                                   ((8, 16), ("INT2", "UINT2"), 8), ((2, 4), ("UINT3", "UINT4"), 1)))
@@ -362,6 +369,7 @@ def pool_model(fn, idt, odt, ch, pe, k, ohw, images=1):
                           InputDataType=idt.name, OutputDataType=odt.name, BatchSize=images, cpp_interface="hls_vector")
 
 
+@pytest.mark.slow
 @pytest.mark.cppsim
 @pytest.mark.parametrize("fn,dt,ch,pe,k", grid(("MaxPool", "UINT2", 8, 4, 2), ("MaxPool", "INT4", 6, 6, 3),
                                                ("MaxPool", "BINARY", 16, 2, 2), ("AccPool", "UINT4", 4, 2, 2),

@@ -208,6 +208,7 @@ def test_cycles_per_vector_match_finn_estimate(mw, mh, pe, simd):
     assert abs(per_vector - expected) <= 0.1 * expected, (per_vector, expected)
 
 
+@pytest.mark.slow  # two runs of 1,000 vectors; the default cases mix both
 def test_backpressure_only_and_gaps_only():
     """Each source of irregularity on its own (a sink that is mostly not ready; a sparse source)."""
     check(48, 12, 3, 8, "INT4", "INT4", gap_prob=0.0, stall_prob=0.8, seed=5)

@@ -82,7 +82,7 @@ def test_fifos_go_to_block_ram_when_deep_or_costly_in_luts(tmp_path, depth, widt
     r = synthesize(top, files, workdir=tmp_path / top)
     # depth - 1 stored beats: 257 x 8 bits fit one RAMB18; 787 x 72 bits need two RAMB36
     # (36 bits wide x 1,024 deep each); at 256 beats the storage stays in LUTs, unless it
-    # would take at least 256 LUTs per BRAM36: 237 x 144 bits are 768 LUTRAM or 2 BRAM36
+    # would take at least 200 LUTs per BRAM36: 237 x 144 bits are 768 LUTRAM or 2 BRAM36
     assert r.BRAM36 == bram36
     assert (r.LUTRAM == 0) == (bram36 > 0)
     # the estimates the choice is made on are what yosys maps

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hw.synth.runner import synthesize
 from tests.hw.synth.designs import REGISTER, needs_yosys, write
 
 
 @needs_yosys
+@pytest.mark.slow  # two yosys runs
 def test_an_identical_run_is_taken_from_the_cache(tmp_path):
     src = write(tmp_path / "reg_n.v", REGISTER.replace("{n}", "3"))
     first = synthesize("reg_n", [src], workdir=tmp_path / "w")
