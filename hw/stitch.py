@@ -56,6 +56,11 @@ def fifo_bram36(depth: int, width: int) -> float:
     return math.ceil(words / 16384) * width / 2
 
 
+def count_bits(depth: int) -> int:
+    """Width of stream_fifo's occupancy count (and limit) for ``depth`` beats: $clog2(DEPTH+1)."""
+    return math.ceil(math.log2(depth + 1))
+
+
 def fifo_ram_style(depth: int, width: int) -> str:
     """Xilinx ram_style of a stream_fifo of ``depth`` beats of ``width`` bits."""
     if depth > BRAM_FIFO_DEPTH or fifo_lutram_luts(depth, width) >= LUTS_PER_BRAM36 * fifo_bram36(depth, width):
@@ -245,7 +250,7 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], 
     # peak occupancy of every FIFO, for sizing them by simulation
     ports += [f"output wire [31:0] fifo{k}_maxcount" for k, _ in enumerate(fifos)]
     if limit_ports:
-        ports += [f"input  wire [{math.ceil(math.log2(e.depth + 1)) - 1}:0] fifo{k}_limit" for k, e in enumerate(fifos)]
+        ports += [f"input  wire [{count_bits(e.depth) - 1}:0] fifo{k}_limit" for k, e in enumerate(fifos)]
     widths = {e.tensor: e.width for e in edges}
     for k, t in enumerate(monitors):
         ports += [f"output wire [{widths[t] - 1}:0] mon{k}_TDATA", f"output wire mon{k}_TVALID"]
@@ -262,7 +267,8 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], 
         body.append(f"    // FIFO {k}: {e.tensor}, {e.width} bits, {e.beats_per_image} beats per image")
         for sig in (s, d):
             body.append(f"    wire [{e.width - 1}:0] {sig}_TDATA;  wire {sig}_TVALID;  wire {sig}_TREADY;")
-        cbits = math.ceil(math.log2(e.depth + 1))  # stream_fifo's count width
+        cbits = count_bits(e.depth)
+        limit = f"fifo{k}_limit" if limit_ports else f"{cbits}'d0"
         body += [
             f"    wire [{cbits - 1}:0] fifo{k}_peak;",
             f"    assign fifo{k}_maxcount = 32'(fifo{k}_peak);",
@@ -271,7 +277,7 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], 
             "        .clk(ap_clk), .rst(!ap_rst_n),",
             f"        .idat({s}_TDATA), .ivld({s}_TVALID), .irdy({s}_TREADY),",
             f"        .odat({d}_TDATA), .ovld({d}_TVALID), .ordy({d}_TREADY),",
-            f"        .limit({f'fifo{k}_limit' if limit_ports else f'{cbits}{chr(39)}d0'}),",
+            f"        .limit({limit}),",
             f"        .count(), .maxcount(fifo{k}_peak)",
             "    );",
             "",
