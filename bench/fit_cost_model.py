@@ -60,27 +60,6 @@ def layer_runs(build: Path):
     return runs
 
 
-def dwc_rows(build: Path) -> list[dict]:
-    """Every width converter of the build: its stream widths and yosys' LUT count (synthesis.json)."""
-    import json
-
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-
-    from hw.synth.cost_model import dwc_features
-
-    model = ModelWrapper(str(build / "intermediate_models" / "step_wrn_codegen.onnx"))
-    synth = {la["name"]: la for la in json.loads((build / "synthesis.json").read_text())["layers"]}
-    rows = []
-    for node in model.graph.node:
-        if node.op_type.startswith("StreamingDataWidthConverter") and node.name in synth:
-            op = getCustomOp(node)
-            i, o = op.get_instream_width(), op.get_outstream_width()
-            rows.append({"layer": f"{build.name}/{node.name}", "in_bits": i, "out_bits": o,
-                         "features": dwc_features(i, o), "yosys_lut": synth[node.name]["LUT"]})
-    return rows
-
-
 def finn_scales(builds: list[Path]) -> dict[str, dict]:
     """yosys / FINN LUTs per op type (without _hls / _rtl) over the builds' layers that FINN
     estimates: synthesis.json's per-layer yosys counts against folding.json's finn_LUT."""
@@ -96,7 +75,7 @@ def finn_scales(builds: list[Path]) -> dict[str, dict]:
         for la in json.loads((b / "folding.json").read_text())["layers"]:
             base, built = plain(la["op_type"]), synth.get(plain(la["name"]))
             if (la.get("model") == "rtl" or not la.get("finn_LUT") or built is None
-                    or base == "StreamingDataWidthConverter"):  # modelled: dwc_rows
+                    or base in ("StreamingDataWidthConverter", "StreamWidthConverter")):  # modelled
                 continue
             yosys[base] = yosys.get(base, 0) + built["LUT"]
             finn[base] = finn.get(base, 0) + la["finn_LUT"]
@@ -135,7 +114,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from hw.synth import synthesize
-    from hw.synth.cost_model import COEFFICIENTS_FILE, DWC_FEATURES, FEATURES, features
+    from hw.synth.cost_model import COEFFICIENTS_FILE, FEATURES, features
 
     runs = [r for b in args.build for r in layer_runs(b)]
 
@@ -150,9 +129,6 @@ def main() -> int:
         rows = list(pool.map(one, runs))
     coef = fit(rows, FEATURES)
     mean, worst = errors(rows)
-    dwcs = [r for b in args.build for r in dwc_rows(b)]
-    dwc_coef = fit(dwcs, DWC_FEATURES)
-    dwc_mean, dwc_worst = errors(dwcs)
     builds = [repo_relative(b) for b in args.build]
     scales = finn_scales(args.build)
     text = ("# LUT model of hw/rtl/mvu_bipolar.sv (hw/synth/cost_model.py), fitted by bench/fit_cost_model.py\n"
@@ -161,9 +137,6 @@ def main() -> int:
             "# 1/sqrt(LUTs).\n"
             f"# Mean |error| {100 * mean:.1f}%, worst {100 * worst:.1f}% (bench/results/cost_model.md).\n"
             + yaml.safe_dump({"lut": coef}, sort_keys=False)
-            + f"# Width converters (cost_model.dwc_features), fitted the same way to the {len(dwcs)} of the builds'\n"
-            + f"# synthesis.json: mean |error| {100 * dwc_mean:.1f}%, worst {100 * dwc_worst:.1f}%.\n"
-            + yaml.safe_dump({"dwc_lut": dwc_coef}, sort_keys=False)
             + "# Other layers keep FINN's estimate, scaled by yosys / FINN LUTs summed per op type over the same\n"
             + "# builds (synthesis.json vs folding.json's finn_LUT): "
             + "; ".join(f"{k} {v['yosys']:,} / {v['finn']:,.0f} in {v['layers']} layers"
@@ -185,16 +158,9 @@ def main() -> int:
                      f"{act} | {depth} | "
                      f"{r['style']} | {r['yosys_lut']:,} | {r['model_lut']:,} | {100 * r['error']:+.1f}% | "
                      f"{r['yosys_bram36']:g} | {r['finn_bram36']:g} |")
-    dwc_text = ", ".join(f"{k} {v:g}" for k, v in dwc_coef.items())
-    lines += ["", f"Width converters (FINN's, finn-rtllib vpc): coefficients {dwc_text}; "
-              f"mean |error| {100 * dwc_mean:.1f}%, worst {100 * dwc_worst:.1f}%.", "",
-              "| layer | in bits | out bits | yosys LUT | model LUT | error |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['layer']} | {r['in_bits']} | {r['out_bits']} | {r['yosys_lut']:,} | {r['model_lut']:,} | "
-              f"{100 * r['error']:+.1f}% |" for r in dwcs]
     write_json(RESULTS / "cost_model.json", {
         "command": "python bench/fit_cost_model.py", "builds": builds, "coefficients": coef, "finn_lut_scale": scales,
-        "mean_abs_error": mean, "worst_abs_error": worst, "rows": rows,
-        "dwc": {"coefficients": dwc_coef, "mean_abs_error": dwc_mean, "worst_abs_error": dwc_worst, "rows": dwcs}})
+        "mean_abs_error": mean, "worst_abs_error": worst, "rows": rows})
     write_text(RESULTS / "cost_model.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -7,9 +7,10 @@ where yosys counts 2,962. The model here is linear in a few counts of what the R
 (``features``), its coefficients fitted to yosys runs of real layers by ``bench/fit_cost_model.py``
 and stored as data in ``mvau_bipolar_cost.yaml`` beside this file, with the fit's error per layer.
 
-Width converters (FINN's StreamingDataWidthConverter_rtl, finn-rtllib's vpc) have a model of
-their own (``dwc_features``): FINN estimates a 288-to-12-bit converter at 17 LUT where yosys maps
-2,267, and a folding that needs a few of those is not the cheaper one FINN's figures make it.
+Width converters (this project's StreamWidthConverter_rtl, hw/rtl/stream_width_convert.sv) have
+a model of their own (``dwc_features``, coefficients in ``stream_width_convert_cost.yaml`` fitted
+by ``bench/fit_converter_cost.py``): FINN's estimate is of its own converter, and the folding
+search must see what a folding's converters cost in the RTL that is built.
 
 Memories: the weight ROM is PE*SIMD bits wide and (MW/SIMD)*(MH/PE) words deep. In block RAM it
 costs no LUT (its BRAM count is FINN's MVAU estimate, which the RTL's ROM matches); in LUTs it
@@ -26,8 +27,9 @@ from pathlib import Path
 from common.yamlfile import read_yaml
 
 COEFFICIENTS_FILE = Path(__file__).with_name("mvau_bipolar_cost.yaml")
+DWC_COEFFICIENTS_FILE = Path(__file__).with_name("stream_width_convert_cost.yaml")
 FEATURES = ("const", "lanes", "accumulators", "comparators", "rom")
-DWC_FEATURES = ("const", "down", "up")
+DWC_FEATURES = ("const", "mux", "slots")
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,16 @@ def features(s: MvauShape, style: str) -> dict[str, float]:
 
 
 def dwc_features(in_bits: int, out_bits: int) -> dict[str, float]:
-    """The counts a width converter's LUTs are linear in. Narrowing: each output bit is picked
-    from in/out input positions (a multiplexer of log2(in/out) levels per input bit); widening
-    (or a pair that is not a multiple): words gathered in a buffer of lcm(in, out) bits."""
-    if in_bits > out_bits:
-        return {"const": 1.0, "down": in_bits * math.log2(in_bits / out_bits), "up": 0.0}
-    return {"const": 1.0, "down": 0.0, "up": float(math.lcm(in_bits, out_bits))}
+    """The counts a stream_width_convert's LUTs are linear in. It widens to L = lcm(in, out) bits
+    (one write enable per slot of ``in_bits``; the data go straight into the flip-flops) and
+    narrows L to ``out_bits`` (a K-way multiplexer per output bit, K = L / out: a tree of
+    four-way LUT6 multiplexers, one LUT for every three inputs beyond the first). A whole ratio
+    has one of the two stages."""
+    lcm = math.lcm(in_bits, out_bits)
+    k_out, k_in = lcm // out_bits, lcm // in_bits
+    return {"const": 1.0,
+            "mux": float(out_bits * math.ceil((k_out - 1) / 3)) if k_out > 1 else 0.0,
+            "slots": float(k_in) if k_in > 1 else 0.0}
 
 
 @lru_cache(maxsize=None)
@@ -106,13 +112,13 @@ def coefficients(path: str = str(COEFFICIENTS_FILE)) -> dict[str, float]:
 
 
 @lru_cache(maxsize=None)
-def dwc_coefficients(path: str = str(COEFFICIENTS_FILE)) -> dict[str, float]:
+def dwc_coefficients(path: str = str(DWC_COEFFICIENTS_FILE)) -> dict[str, float]:
     data = read_yaml(Path(path))
     return {name: float(data["dwc_lut"][name]) for name in DWC_FEATURES}
 
 
 def predict_dwc_luts(in_bits: int, out_bits: int) -> float:
-    """The model's LUT count for a width converter from ``in_bits`` to ``out_bits`` a beat."""
+    """The model's LUT count for a stream_width_convert from ``in_bits`` to ``out_bits`` a beat."""
     c = dwc_coefficients()
     return sum(c[k] * v for k, v in dwc_features(in_bits, out_bits).items())
 

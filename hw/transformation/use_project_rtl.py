@@ -20,13 +20,16 @@ RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
 
 
 def project_rtl_for() -> dict[str, type]:
-    """FINN op type (HLS specialization) -> the project's RTL op class that replaces it."""
+    """FINN op type (its specialization) -> the project's RTL op class that replaces it."""
     names = {
         "MVAU_hls": "MVAUBipolar_rtl",
         "DuplicateStreams_hls": "DuplicateStreams_rtl",
         "ElementwiseAdd_hls": "ElementwiseAddStreams_rtl",
         "GlobalAccPool_hls": "GlobalAccPool_rtl",
         "LabelSelect_hls": "LabelSelect_rtl",
+        # FINN specializes its width converter to finn-rtllib's (StreamingDataWidthConverter_rtl)
+        "StreamingDataWidthConverter_rtl": "StreamWidthConverter_rtl",
+        "StreamingDataWidthConverter_hls": "StreamWidthConverter_rtl",
     }
     return {hls: PROJECT_RTL_OPS[rtl] for hls, rtl in names.items() if rtl in PROJECT_RTL_OPS}
 

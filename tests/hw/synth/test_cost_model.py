@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hw.synth.cost_model import FEATURES, MvauShape, coefficients, features, predict_luts, rom_luts_per_bit
@@ -45,49 +47,71 @@ def test_finn_estimates_of_other_layers_are_scaled_per_op_type_whatever_its_back
     assert scaled_finn_luts("SomeOp_hls", 100) == 100  # no data: FINN's figure as it is
 
 
-def test_width_converter_features_narrowing_by_mux_levels_widening_by_buffer():
+def test_width_converter_features_by_stage():
     from hw.synth.cost_model import DWC_FEATURES, dwc_coefficients, dwc_features
 
-    assert dwc_features(288, 12) == {"const": 1.0, "down": pytest.approx(288 * 4.585, rel=1e-3), "up": 0.0}
-    assert dwc_features(8, 72) == {"const": 1.0, "down": 0.0, "up": 72.0}
-    assert dwc_features(48, 72)["up"] == 144  # not a multiple: the common multiple is buffered
+    # 288 -> 12: a 24-way multiplexer per output bit, ceil(23 / 3) = 8 four-way LUTs each
+    assert dwc_features(288, 12) == {"const": 1.0, "mux": 96.0, "slots": 0.0}
+    assert dwc_features(8, 72) == {"const": 1.0, "mux": 0.0, "slots": 9.0}
+    assert dwc_features(48, 72) == {"const": 1.0, "mux": 72.0, "slots": 3.0}  # via 144 bits
     c = dwc_coefficients()
     assert set(c) == set(DWC_FEATURES) and all(v >= 0 for v in c.values())
 
 
-@needs_yosys
-@pytest.mark.parametrize("elems_in,elems_out,bits", [(8, 1, 12), (1, 9, 8)])
-def test_width_converter_model_is_near_yosys_where_finns_estimate_is_not(tmp_path, elems_in, elems_out, bits):
-    """FINN's own width converter (finn-rtllib), synthesized: the model within 35% of yosys; FINN's
-    estimate of a narrowing one is a small fraction of it (why the folding does not use it)."""
+def converter_luts(tmp_path, op_type: str, in_bits: int, out_bits: int, bits: int):
+    """yosys' LUTs of a one-node converter model of ``op_type`` (FINN's or this project's), and its op."""
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import qonnx_make_model
 
-    from flows.finn_env import import_finn
     from hw.sim.node import ensure_hdl
     from hw.synth.accelerator import layer_sources
-    from hw.synth.cost_model import predict_dwc_luts
     from hw.synth.runner import synthesize
 
-    import_finn(tmp_path / "finn")
     dt = DataType[f"INT{bits}"]
-    shape = [1, 4, 4, 72]
+    shape = [1, 4, math.lcm(in_bits, out_bits) // bits]
     node = helper.make_node(
-        "StreamingDataWidthConverter_rtl", ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl", name="DWC_0",
-        backend="fpgadataflow", inShape=shape, outShape=shape, inWidth=elems_in * bits, outWidth=elems_out * bits,
-        dataType=dt.name)
+        op_type, ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl", name=f"{op_type}_0",
+        backend="fpgadataflow", inShape=shape, outShape=shape, inWidth=in_bits, outWidth=out_bits, dataType=dt.name)
     graph = helper.make_graph([node], "dwc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
     model = ModelWrapper(qonnx_make_model(graph))
     model.set_tensor_datatype("x", dt)
     model.set_tensor_datatype("y", dt)
-    op = ensure_hdl(model, model.graph.node[0], code_dir=str(tmp_path / "hdl"))
+    op = ensure_hdl(model, model.graph.node[0], code_dir=str(tmp_path / op_type / "hdl"))
     top, files = layer_sources(op)
-    luts = synthesize(top, files, workdir=tmp_path / "synth").LUT
+    return synthesize(top, files, workdir=tmp_path / op_type / "synth").LUT, getCustomOp(model.graph.node[0])
+
+
+@needs_yosys
+@pytest.mark.parametrize("elems_in,elems_out,bits", [(5, 1, 12), (1, 9, 10), (5, 7, 12)])
+def test_width_converter_model_is_near_yosys(tmp_path, elems_in, elems_out, bits):
+    """This project's converter, synthesized at widths outside the fit's grid (60 -> 12, 10 -> 90,
+    60 -> 84 via 420 bits): the model within 35% of yosys. (Known worse: a 7-way narrowing,
+    84 -> 12, which yosys maps to 57 LUT where the model says 34.)"""
+    from flows.finn_env import import_finn
+
+    import_finn(tmp_path / "finn")
+    import hw.custom_op  # noqa: F401  (registers StreamWidthConverter_rtl)
+    from hw.synth.cost_model import predict_dwc_luts
+
+    luts, _ = converter_luts(tmp_path, "StreamWidthConverter_rtl", elems_in * bits, elems_out * bits, bits)
     model_luts = predict_dwc_luts(elems_in * bits, elems_out * bits)
     assert abs(model_luts - luts) <= 0.35 * luts, (model_luts, luts)
-    if elems_in > elems_out:
-        assert getCustomOp(model.graph.node[0]).lut_estimation("xc7z020clg400-1") < 0.25 * luts
+
+
+@needs_yosys
+def test_width_converter_is_cheaper_than_finns_where_finns_estimate_is_low(tmp_path):
+    """Why the flow puts its own converter in: finn-rtllib's narrowing 96 -> 12 bits, synthesized,
+    costs over four times this project's, while FINN estimates it below a quarter of its count."""
+    from flows.finn_env import import_finn
+
+    import_finn(tmp_path / "finn")
+    import hw.custom_op  # noqa: F401
+
+    ours, _ = converter_luts(tmp_path, "StreamWidthConverter_rtl", 96, 12, 12)
+    finns, op = converter_luts(tmp_path, "StreamingDataWidthConverter_rtl", 96, 12, 12)
+    assert finns > 4 * ours, (finns, ours)
+    assert op.lut_estimation("xc7z020clg400-1") < 0.25 * finns
