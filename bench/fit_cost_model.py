@@ -1,6 +1,6 @@
 """Fit hw/synth/cost_model.py's LUT model of the bipolar MVAU to yosys runs of real layers.
 
-    python bench/fit_cost_model.py [--build build/fmnist_wrn8_3_w1a2_pynq-z2 ...] [--jobs 2]
+    python bench/fit_cost_model.py [--build build/fmnist_wrn8_3_w1a2_pynq-z2 ...] [--jobs 2] [--fifos]
 
 Every MVAUBipolar_rtl layer of each build (its code-generated graph) is synthesized with its
 weight ROM in block RAM and in LUTs (two yosys runs per layer, cached in the build's
@@ -8,6 +8,8 @@ synth_cost/ folder). The coefficients are a non-negative least-squares fit (rows
 1/sqrt(LUTs)) of LUT counts to
 the model's features; they go to hw/synth/mvau_bipolar_cost.yaml (the folding reads them), and
 every layer's yosys count next to the model's to bench/results/cost_model.{json,md}.
+--fifos: only the model of the FIFOs between layers (hw/synth/stream_fifo_cost.yaml), from the sized
+FIFOs in the builds' synthesis.json (run `make verify`, then `make bitstream`, first).
 """
 
 from __future__ import annotations
@@ -58,6 +60,49 @@ def layer_runs(build: Path):
             finn_bram36 = op.bram_estimation("xc7z020clg400-1") / 2 if style == "block" else 0.0
             runs.append((f"{build.name}/{node.name}", shape_of(model, node), style, top, files, finn_bram36))
     return runs
+
+
+def fifo_rows(build: Path) -> list[dict]:
+    """Every sized FIFO of the build's yosys estimate (synthesis.json, after `make verify`), one row
+    per instance: its width, depth and LUTs."""
+    import json
+    import re
+
+    from hw.synth.accelerator import FIFO_KIND
+    from hw.synth.cost_model import fifo_features
+
+    rows = []
+    for la in json.loads((build / "synthesis.json").read_text())["layers"]:
+        if la.get("kind") != FIFO_KIND:
+            continue
+        depth, width = map(int, re.fullmatch(r"fifo_d(\d+)_w(\d+)", la["name"]).groups())
+        rows += [{"layer": f"{build.name}/{la['name']}", "depth": depth, "width": width,
+                  "features": fifo_features(width), "yosys_lut": la["LUT"]}] * int(la.get("copies", 1))
+    return rows
+
+
+def fit_fifos(builds: list[Path]) -> None:
+    """The FIFO model (hw/synth/stream_fifo_cost.yaml) from the builds' sized FIFOs, unweighted: it
+    stands for the sum over a design's FIFOs, so every LUT counts alike."""
+    from scipy.optimize import nnls
+
+    from hw.synth.cost_model import FIFO_COEFFICIENTS_FILE, FIFO_FEATURES
+
+    rows = [r for b in builds for r in fifo_rows(b)]
+    if not rows:
+        raise SystemExit("no sized FIFOs in the builds' synthesis.json: run `make verify` and `make bitstream` first")
+    a = np.array([[r["features"][k] for k in FIFO_FEATURES] for r in rows])
+    b = np.array([r["yosys_lut"] for r in rows], dtype=float)
+    coef = {k: round(float(c), 4) for k, c in zip(FIFO_FEATURES, nnls(a, b)[0])}
+    model_total = sum(sum(coef[k] * v for k, v in r["features"].items()) for r in rows)
+    text = ("# LUT model of a sized stream FIFO (hw/rtl/stream_fifo.sv) for the folding search, by its width\n"
+            "# alone (its depth is found later, by simulation); fitted by `python bench/fit_cost_model.py --fifos`\n"
+            f"# to the {len(rows)} FIFOs of {', '.join(repo_relative(b) for b in builds)}: {int(b.sum()):,} LUT in\n"
+            f"# yosys, {model_total:,.0f} by the model (per FIFO it is a mean: shallow ones cost less, the deep ones\n"
+            "# at the residual joins more).\n"
+            + yaml.safe_dump({"fifo_lut": coef}, sort_keys=False))
+    write_text(FIFO_COEFFICIENTS_FILE, text)
+    print(text)
 
 
 def finn_scales(builds: list[Path]) -> dict[str, dict]:
@@ -111,7 +156,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", type=Path, nargs="+", default=[ROOT / "build" / "fmnist_wrn8_3_w1a2_pynq-z2"])
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--fifos", action="store_true", help="fit only the FIFO model, from the builds' synthesis.json")
     args = ap.parse_args()
+    if args.fifos:
+        fit_fifos(args.build)
+        return 0
 
     from hw.synth import synthesize
     from hw.synth.cost_model import COEFFICIENTS_FILE, FEATURES, features

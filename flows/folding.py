@@ -57,7 +57,7 @@ class LayerEstimate:
     BRAM36: float
     DSP: float
     URAM: float
-    model: str = "finn"  # whose estimate: "finn" or "rtl" (hw.synth.cost_model)
+    model: str = "finn"  # whose estimate: "finn", "rtl" or "fifo" (hw.synth.cost_model)
     ram_style: str | None = None  # weight memory of an RTL MVAU
     finn_LUT: float | None = None  # FINN's own LUT figure, where LUT is another (model "rtl", or scaled)
 
@@ -149,7 +149,32 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
         layers.append(LayerEstimate(**common, LUT=luts, BRAM36=float(res.get("BRAM_18K", 0)) / 2,
                                     DSP=float(res.get("DSP", 0)), URAM=float(res.get("URAM", 0)),
                                     finn_LUT=finn_luts if rtl_mvaus else None))
+    if rtl_mvaus:
+        layers.append(stream_fifos_estimate(model))
     return layers
+
+
+FIFOS_ROW = "stream FIFOs"
+
+
+def stream_fifos_estimate(model: ModelWrapper) -> LayerEstimate:
+    """One row for the FIFOs that hw.stitch puts on every stream between two layers, by the cost
+    model's mean sized FIFO per stream width (their depths come later, from simulation): so that
+    the budget holds for the whole design, not for its layers alone."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from hw.synth.cost_model import predict_fifo_luts
+
+    luts, count = 0.0, 0
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        for k, tensor in enumerate(node.output):
+            for _ in model.find_consumers(tensor) or []:
+                width = -(-inst.get_outstream_width(k) // 8) * 8  # TDATA padded to whole bytes
+                luts += predict_fifo_luts(width)
+                count += 1
+    return LayerEstimate(name=f"{FIFOS_ROW} ({count}, model)", op_type="StreamFIFO", pe=None, simd=None, cycles=0,
+                         LUT=round(luts), BRAM36=0.0, DSP=0.0, URAM=0.0, model="fifo", finn_LUT=0.0)
 
 
 def rtl_mvaus(model: ModelWrapper, backend: str = "rtl") -> frozenset[str]:

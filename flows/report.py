@@ -105,9 +105,9 @@ def _design_section(report: dict) -> list[str]:
         lines.append(f"- estimates: the {len(rtl)} MVAUs that become this project's RTL by its cost model "
                      "(hw/synth/cost_model.py, fitted to yosys; FINN's own figure in the FINN LUT column), "
                      "every other layer FINN's estimate scaled per op type to yosys; the width converters "
-                     "the folding needs are included")
-    lines += ["- not in these estimates: the FIFOs between layers (sized by `make verify`, counted by yosys "
-              "below); no flip-flop estimate", ""]
+                     "the folding needs are included, and the FIFOs between layers by a mean per stream width "
+                     "(sized by `make verify`, counted by yosys below)")
+    lines += ["- not in these estimates: the block RAM of deep FIFOs; no flip-flop estimate", ""]
     return lines + _layer_table(report) + [""]
 
 

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 from qonnx.transformation.base import Transformation
+from tqdm import tqdm
 
 from common.boards import Board
 from hw.fifo_sizing import SHRINK_CAPS, SIZING_IMAGES, size_fifos, steady_interval
 
 LAYER_IMAGES = 3     # images whose every layer output is compared
 GAP_IMAGES = 100     # images run with input gaps and back-pressure, every stream monitored
+RANGE_IMAGES = 500   # images per simulator run after those (several runs per process)
 TIMING_IMAGES = 20   # images of the no-gap run that measures cycles per image
 PYTHON_IMAGES = 100  # images also compared with FINN's python execution of the graph
 
@@ -86,27 +88,41 @@ def _run_range(design, feed: np.ndarray, out_beats: int, mon: str | None, mon_be
     return r.outputs["out0_V"], (r.monitors[mon] if mon else None), r.cycles
 
 
-def run_images(design, feeds: list, out_beats: list, mon: str | None, mon_beats: list, processes: int):
-    """Image ranges through fresh copies of ``design`` in ``processes`` processes at a time."""
+def run_images(design, feeds: list, out_beats: list, mon: str | None, mon_beats: list, processes: int,
+               progress=None):
+    """Image ranges through fresh copies of ``design`` in ``processes`` processes at a time, in
+    order; ``progress(i)`` is called as range i finishes."""
     if processes == 1 or len(feeds) == 1:
-        return [_run_range(design, f, o, mon, m) for f, o, m in zip(feeds, out_beats, mon_beats)]
+        out = []
+        for i, (feed, beats, mbeats) in enumerate(zip(feeds, out_beats, mon_beats)):
+            out.append(_run_range(design, feed, beats, mon, mbeats))
+            if progress:
+                progress(i)
+        return out
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(processes, mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(_run_range, [design] * len(feeds), feeds, out_beats, [mon] * len(feeds), mon_beats))
+        futures = {pool.submit(_run_range, design, f, o, mon, m): i
+                   for i, (f, o, m) in enumerate(zip(feeds, out_beats, mon_beats))}
+        for fut in as_completed(futures):
+            if progress:
+                progress(futures[fut])
+        return [fut.result() for fut in sorted(futures, key=futures.get)]
 
 
 def simulate_accelerator(model, xin: np.ndarray, board: Board, work_dir: Path, gap_prob: float = 0.1,
                          stall_prob: float = 0.1, seed: int = 0, fifo_caps=SHRINK_CAPS, label_of=None,
-                         processes: int = 1, gap_images: int = GAP_IMAGES) -> dict:
+                         processes: int = 1, gap_images: int = GAP_IMAGES, progress: bool = True,
+                         range_images: int = RANGE_IMAGES) -> dict:
     """Stitch the code-generated partition ``model``, size its FIFOs by simulation, run the
     integer inputs ``xin`` (in the partition's input layout, NHWC) and compare with FINN's python
     execution of ``model``. ``fifo_caps``: the FIFO depth caps tried after the deep sizing run
     (hw/fifo_sizing.py). ``label_of(scores)``: the label of one image's output integers where the
     graph does not end in LabelSelect (the host's float tail; default: the arg max).
     The first ``gap_images`` images run with gaps and back-pressure, the rest without, in
-    ``processes`` simulator processes.
+    ``processes`` simulator processes, ``range_images`` per run (a progress bar on stderr unless
+    ``progress`` is False).
     The result keeps the simulated labels / output integers under ``_labels`` / ``_scores``."""
     from hw.sim.axis import pack_words
     from hw.stitch import link_name, stitch
@@ -197,12 +213,17 @@ def simulate_accelerator(model, xin: np.ndarray, board: Board, work_dir: Path, g
     rest = images - n_gap
     if rest:
         t0 = time.perf_counter()
-        bounds = np.linspace(n_gap, images, min(processes, rest) + 1).astype(int)
+        # ranges of at most range_images, so that progress shows; each range refills the pipeline
+        # (about 1.5 images of latency), under 1% of a 500-image range's time
+        pieces = max(min(processes, rest), -(-rest // range_images))
+        bounds = np.linspace(n_gap, images, pieces + 1).astype(int)
         mon = next((f"mon{k}" for k, t in enumerate(internal) if t == scores_t), None)
         sbeats = st.edge(scores_t).beats_per_image if mon else 0
         ranges = list(zip(bounds[:-1], bounds[1:]))
-        runs = run_images(design, [feed_all[a * in_beats:b * in_beats] for a, b in ranges],
-                          [(b - a) * obeats for a, b in ranges], mon, [(b - a) * sbeats for a, b in ranges], processes)
+        with tqdm(total=rest, desc="RTL simulation", unit="img", disable=not progress) as bar:
+            runs = run_images(design, [feed_all[a * in_beats:b * in_beats] for a, b in ranges],
+                              [(b - a) * obeats for a, b in ranges], mon, [(b - a) * sbeats for a, b in ranges],
+                              processes, progress=lambda i: bar.update(int(ranges[i][1] - ranges[i][0])))
         for (a, b), (words, mwords, _) in zip(ranges, runs):
             outs.append(_out_values(st, words, out_dt, b - a))
             if mon:

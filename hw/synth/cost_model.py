@@ -28,8 +28,10 @@ from common.yamlfile import read_yaml
 
 COEFFICIENTS_FILE = Path(__file__).with_name("mvau_bipolar_cost.yaml")
 DWC_COEFFICIENTS_FILE = Path(__file__).with_name("stream_width_convert_cost.yaml")
+FIFO_COEFFICIENTS_FILE = Path(__file__).with_name("stream_fifo_cost.yaml")
 FEATURES = ("const", "lanes", "accumulators", "comparators", "rom")
 DWC_FEATURES = ("const", "mux", "slots")
+FIFO_FEATURES = ("const", "bits")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,25 @@ def predict_dwc_luts(in_bits: int, out_bits: int) -> float:
     """The model's LUT count for a stream_width_convert from ``in_bits`` to ``out_bits`` a beat."""
     c = dwc_coefficients()
     return sum(c[k] * v for k, v in dwc_features(in_bits, out_bits).items())
+
+
+def fifo_features(width: int) -> dict[str, float]:
+    """The counts a stream FIFO's LUTs are linear in, before its depth is known (FIFOs are sized
+    by simulation after the folding): a constant (counters, handshake) and its TDATA bits."""
+    return {"const": 1.0, "bits": float(width)}
+
+
+@lru_cache(maxsize=None)
+def fifo_coefficients(path: str = str(FIFO_COEFFICIENTS_FILE)) -> dict[str, float]:
+    data = read_yaml(Path(path))
+    return {name: float(data["fifo_lut"][name]) for name in FIFO_FEATURES}
+
+
+def predict_fifo_luts(width: int) -> float:
+    """The model's LUT count for the sized FIFO on a stream of ``width`` TDATA bits: the mean over
+    the FIFOs of the builds it was fitted to, shallow and deep ones alike."""
+    c = fifo_coefficients()
+    return sum(c[k] * v for k, v in fifo_features(width).items())
 
 
 @lru_cache(maxsize=None)

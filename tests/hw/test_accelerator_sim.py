@@ -190,16 +190,32 @@ def test_a_limited_fifo_runs_cycle_for_cycle_as_a_fifo_of_that_depth(built, tmp_
 
 def test_images_after_the_gap_run_split_over_processes_equal_one_process(built):
     """The whole-set runner: images past the first (gaps, every stream monitored) run without
-    gaps in worker processes on disjoint ranges; labels and class scores equal a one-process run."""
+    gaps in worker processes on disjoint ranges (here three ranges of two images on two
+    processes); labels and class scores equal a one-process run of one range."""
     from flows.exactness import stage_input
     from hw.accelerator_sim import simulate_accelerator
 
     _, model, bdir, _ = built
     p = np.random.default_rng(5).integers(0, 256, (9, 1, SIZE, SIZE))
-    runs = [simulate_accelerator(model, stage_input(model, p, 1.0), load_board("pynq-z2"), bdir / "rtl_sim", fifo_caps=(128,), gap_images=3,
-                                 processes=k) for k in (1, 2)]
+    runs = [simulate_accelerator(model, stage_input(model, p, 1.0), load_board("pynq-z2"), bdir / "rtl_sim",
+                                 fifo_caps=(128,), gap_images=3, processes=k, range_images=n)
+            for k, n in ((1, 6), (2, 2))]
     for r in runs:
         assert r["passed"] and r["gap_images"] == 3 and r["timings"]["sim_rest_cycles"] > 0
     assert runs[0]["_labels"] == runs[1]["_labels"]
     assert np.array_equal(runs[0]["_scores"], runs[1]["_scores"]) and runs[0]["_scores"].shape == (9, 10)
     assert runs[1]["scores_equal_python"] == 9  # the rest's scores against FINN's python as well
+
+
+def test_the_folding_search_costs_one_fifo_per_stitched_stream(built, tmp_path):
+    """The search's FIFO row (flows.folding.stream_fifos_estimate) counts the streams that
+    hw.stitch puts a FIFO on, at their padded TDATA widths."""
+    from flows.folding import stream_fifos_estimate
+    from hw.stitch import stitch
+    from hw.synth.cost_model import predict_fifo_luts
+
+    _, model, _, _ = built
+    edges = stitch(model, tmp_path / "stitched").fifo_edges()
+    row = stream_fifos_estimate(model)
+    assert row.name == f"stream FIFOs ({len(edges)}, model)" and len(edges) > len(model.graph.node) - 1
+    assert row.LUT == round(sum(predict_fifo_luts(e.width) for e in edges))
