@@ -71,6 +71,8 @@ def verify_hw_parser(prog: str) -> argparse.ArgumentParser:
     v.add_argument("--stall", type=float, default=0.1, help="probability of output back-pressure per cycle")
     v.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
                    help="simulator processes for the images after the first 100 (--sim rtl; default: 2 or the CPUs)")
+    v.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"the build's folding margin, as `build --margin` (--sim rtl; default {DEFAULT_MARGIN})")
     return v
 
 
@@ -132,7 +134,7 @@ def run_verify_hw(args) -> int:
         from flows.verify_rtl import verify_accelerator
 
         r = verify_accelerator(args.model, args.board, args.out, args.checkpoint, images, args.gap, args.stall,
-                               data=args.data, inputs=args.inputs, processes=args.processes)
+                               data=args.data, inputs=args.inputs, processes=args.processes, margin=args.margin)
     what = "HLS accelerator (cppsim + Verilator)" if args.sim == "cppsim" else "RTL accelerator"
     speed = (f"{r['timings']['seconds_per_image']:.2f} s/image" if args.sim == "cppsim" else
              f"{r['cycles_per_image']:,} cycles/image, {r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz")

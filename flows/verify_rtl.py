@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import write_json, write_text
-from common.boards import load_board
+from common.boards import DEFAULT_MARGIN, check_margin, load_board
 from common.errors import UserError
 from flows.build import build, build_dir_for, codegen_model
 from flows.exactness import stage_input
@@ -51,16 +51,17 @@ def host_labels(bdir: Path):
 
 def verify_accelerator(model_path, board_name: str = "pynq-z2", out="build", checkpoint=None, images=100,
                        gap_prob: float = 0.1, stall_prob: float = 0.1, seed: int = 0, data=None, inputs=None,
-                       processes: int = 1) -> dict:
-    """`make verify`'s whole-accelerator half: build, simulate, compare, report."""
+                       processes: int = 1, margin: float = DEFAULT_MARGIN) -> dict:
+    """`make verify`'s whole-accelerator half: build (folded with ``margin``), simulate, compare, report."""
 
     if images != "all" and int(images) < 3:
         raise UserError(f"--images must be at least 3 (the pipeline fills on the first), got {images}")
     if processes < 1:
         raise UserError(f"--processes must be at least 1, got {processes}")
+    check_margin(margin)
     board = load_board(board_name)
     v = prepare_verification(model_path, images, checkpoint, data, inputs)
-    build(v.model_path, board_name, out, vendor_free=True)
+    build(v.model_path, board_name, out, margin=margin, vendor_free=True)
     bdir = build_dir_for(v.model_path, board, Path(out))
     with finn_log_to(bdir / "finn.log"):
         model = codegen_model(bdir)

@@ -120,3 +120,13 @@ def test_a_model_the_flow_cannot_lower_is_refused_by_verify_as_by_build(tmp_path
         lines.append(err[0])
     assert lines[0].startswith(f"error: cannot lower {path} to FINN hardware layers: ")
     assert lines[0] == lines[1] == lines[2]
+
+
+def test_verify_builds_with_the_given_margin_and_refuses_a_bad_one_as_build_does(tmp_path, capsys):
+    """`wrn1bit verify --margin` folds as `wrn1bit build --margin` (so that a design built with a
+    margin is the one verified); a margin outside [0, 1) is the same one line from both."""
+    from wrn1bit.cli import main
+
+    for argv in (["build", "--no-synth"], ["verify"]):
+        assert main([*argv, "--margin", "1.5", "--out", str(tmp_path / "out")]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == ["error: --margin must be in [0, 1), got 1.5"]
