@@ -10,7 +10,9 @@ and stored as data in ``mvau_bipolar_cost.yaml`` beside this file, with the fit'
 Width converters (this project's StreamWidthConverter_rtl, hw/rtl/stream_width_convert.sv) have
 a model of their own (``dwc_features``, coefficients in ``stream_width_convert_cost.yaml`` fitted
 by ``bench/fit_converter_cost.py``): FINN's estimate is of its own converter, and the folding
-search must see what a folding's converters cost in the RTL that is built.
+search must see what a folding's converters cost in the RTL that is built. The FIFOs between
+layers (``fifo_features``, ``stream_fifo_cost.yaml``) are costed per stream by their width alone,
+their depths being found later, by simulation.
 
 Memories: the weight ROM is PE*SIMD bits wide and (MW/SIMD)*(MH/PE) words deep. In block RAM it
 costs no LUT (its BRAM count is FINN's MVAU estimate, which the RTL's ROM matches); in LUTs it
