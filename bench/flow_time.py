@@ -44,7 +44,7 @@ def timed_build(model: Path, board: str, out: Path, threads: int) -> dict:
     build_dir = out / f"{model.stem}_{board}"
     report = json.loads((build_dir / "report.json").read_text())
     return {"wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
-            "stages_s": report["timings_s"], "layers": len(report["layers"]),
+            "stages_s": report["timings_s"], "layers": sum(la.get("model") != "fifo" for la in report["layers"]),
             "estimated_fps": report["summary"]["estimated_fps"],
             # the build prints its folders: committed results name no path of this machine
             "stdout": stdout.strip().replace(str(out), "<build folder>").replace(f"{ROOT}/", "")}
