@@ -40,24 +40,11 @@ def grid() -> list[tuple[int, int]]:
 
 def converter_sources(in_bits: int, out_bits: int, folder: Path) -> tuple[str, list[Path]]:
     """(top, files) of a StreamWidthConverter_rtl from ``in_bits`` to ``out_bits`` (UINT2 elements)."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.basic import qonnx_make_model
-
+    from hw.custom_op.streamwidthconverter_rtl import converter_model
     from hw.sim.node import ensure_hdl
     from hw.synth.accelerator import layer_sources
 
-    dt = DataType["UINT2"]
-    shape = [1, math.lcm(in_bits, out_bits) // dt.bitwidth()]
-    node = helper.make_node("StreamWidthConverter_rtl", ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
-                            name=f"Converter_{in_bits}_{out_bits}", backend="fpgadataflow", inShape=shape,
-                            outShape=shape, inWidth=in_bits, outWidth=out_bits, dataType=dt.name)
-    graph = helper.make_graph([node], "converter", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    model = ModelWrapper(qonnx_make_model(graph))
-    for t in ("x", "y"):
-        model.set_tensor_datatype(t, dt)
+    model = converter_model(in_bits, out_bits)
     return layer_sources(ensure_hdl(model, model.graph.node[0], code_dir=str(folder / "hdl")))
 
 

@@ -32,6 +32,28 @@ def conversion(in_bits: int, out_bits: int) -> str:
     return f"widen x{lcm // in_bits} to {lcm} bits, narrow x{lcm // out_bits}"
 
 
+def converter_model(in_bits: int, out_bits: int, dtype: str = "UINT2", op_type: str = "StreamWidthConverter_rtl",
+                    images: int = 1):
+    """A model of one converter node (this project's, or FINN's ``StreamingDataWidthConverter_rtl``)
+    over ``images`` vectors of one common multiple of the two widths: what a converter alone is
+    synthesized from (bench/fit_converter_cost.py, the cost model's tests)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    dt = DataType[dtype]
+    shape = [images, math.lcm(in_bits, out_bits) // dt.bitwidth()]
+    node = helper.make_node(op_type, ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl", name=f"{op_type}_0",
+                            backend="fpgadataflow", inShape=shape, outShape=shape, inWidth=in_bits,
+                            outWidth=out_bits, dataType=dt.name)
+    graph = helper.make_graph([node], "converter", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    model = ModelWrapper(qonnx_make_model(graph))
+    for t in ("x", "y"):
+        model.set_tensor_datatype(t, dt)
+    return model
+
+
 @register
 class StreamWidthConverter_rtl(StreamingDataWidthConverter, ProjectRTLBackend):
     """The same stream of bits in beats of outWidth instead of inWidth bits."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from hw.synth.cost_model import FEATURES, MvauShape, coefficients, features, predict_luts, rom_luts_per_bit
@@ -60,26 +58,14 @@ def test_width_converter_features_by_stage():
 
 def converter_luts(tmp_path, op_type: str, in_bits: int, out_bits: int, bits: int):
     """yosys' LUTs of a one-node converter model of ``op_type`` (FINN's or this project's), and its op."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
-    from qonnx.util.basic import qonnx_make_model
 
+    from hw.custom_op.streamwidthconverter_rtl import converter_model
     from hw.sim.node import ensure_hdl
     from hw.synth.accelerator import layer_sources
     from hw.synth.runner import synthesize
 
-    dt = DataType[f"INT{bits}"]
-    shape = [1, 4, math.lcm(in_bits, out_bits) // bits]
-    node = helper.make_node(
-        op_type, ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl", name=f"{op_type}_0",
-        backend="fpgadataflow", inShape=shape, outShape=shape, inWidth=in_bits, outWidth=out_bits, dataType=dt.name)
-    graph = helper.make_graph([node], "dwc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    model = ModelWrapper(qonnx_make_model(graph))
-    model.set_tensor_datatype("x", dt)
-    model.set_tensor_datatype("y", dt)
+    model = converter_model(in_bits, out_bits, f"INT{bits}", op_type, images=4)
     op = ensure_hdl(model, model.graph.node[0], code_dir=str(tmp_path / op_type / "hdl"))
     top, files = layer_sources(op)
     return synthesize(top, files, workdir=tmp_path / op_type / "synth").LUT, getCustomOp(model.graph.node[0])
