@@ -170,8 +170,7 @@ def stream_fifos_estimate(model: ModelWrapper) -> LayerEstimate:
         inst = getCustomOp(node)
         for k, tensor in enumerate(node.output):
             for _ in model.find_consumers(tensor) or []:
-                width = -(-inst.get_outstream_width(k) // 8) * 8  # TDATA padded to whole bytes
-                luts += predict_fifo_luts(width)
+                luts += predict_fifo_luts(inst.get_outstream_width_padded(k))  # TDATA, whole bytes
                 count += 1
     return LayerEstimate(name=f"{FIFOS_ROW} ({count}, model)", op_type="StreamFIFO", pe=None, simd=None, cycles=0,
                          LUT=round(luts), BRAM36=0.0, DSP=0.0, URAM=0.0, model="fifo", finn_LUT=0.0)

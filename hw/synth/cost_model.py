@@ -110,21 +110,27 @@ def dwc_features(in_bits: int, out_bits: int) -> dict[str, float]:
 
 
 @lru_cache(maxsize=None)
+def _coefficients(path: str, section: str, names: tuple[str, ...]) -> dict[str, float]:
+    """One model's coefficients: ``names`` under ``section`` of the YAML file at ``path``."""
+    data = read_yaml(Path(path))
+    return {name: float(data[section][name]) for name in names}
+
+
+def _linear(coef: dict[str, float], feats: dict[str, float]) -> float:
+    return sum(coef[k] * v for k, v in feats.items())
+
+
 def coefficients(path: str = str(COEFFICIENTS_FILE)) -> dict[str, float]:
-    data = read_yaml(Path(path))
-    return {name: float(data["lut"][name]) for name in FEATURES}
+    return _coefficients(path, "lut", FEATURES)
 
 
-@lru_cache(maxsize=None)
 def dwc_coefficients(path: str = str(DWC_COEFFICIENTS_FILE)) -> dict[str, float]:
-    data = read_yaml(Path(path))
-    return {name: float(data["dwc_lut"][name]) for name in DWC_FEATURES}
+    return _coefficients(path, "dwc_lut", DWC_FEATURES)
 
 
 def predict_dwc_luts(in_bits: int, out_bits: int) -> float:
     """The model's LUT count for a stream_width_convert from ``in_bits`` to ``out_bits`` a beat."""
-    c = dwc_coefficients()
-    return sum(c[k] * v for k, v in dwc_features(in_bits, out_bits).items())
+    return _linear(dwc_coefficients(), dwc_features(in_bits, out_bits))
 
 
 def fifo_features(width: int) -> dict[str, float]:
@@ -133,17 +139,14 @@ def fifo_features(width: int) -> dict[str, float]:
     return {"const": 1.0, "bits": float(width)}
 
 
-@lru_cache(maxsize=None)
 def fifo_coefficients(path: str = str(FIFO_COEFFICIENTS_FILE)) -> dict[str, float]:
-    data = read_yaml(Path(path))
-    return {name: float(data["fifo_lut"][name]) for name in FIFO_FEATURES}
+    return _coefficients(path, "fifo_lut", FIFO_FEATURES)
 
 
 def predict_fifo_luts(width: int) -> float:
     """The model's LUT count for the sized FIFO on a stream of ``width`` TDATA bits: the mean over
     the FIFOs of the builds it was fitted to, shallow and deep ones alike."""
-    c = fifo_coefficients()
-    return sum(c[k] * v for k, v in fifo_features(width).items())
+    return _linear(fifo_coefficients(), fifo_features(width))
 
 
 @lru_cache(maxsize=None)
@@ -160,5 +163,4 @@ def scaled_finn_luts(op_type: str, finn_luts: float) -> float:
 
 def predict_luts(s: MvauShape, style: str) -> float:
     """The model's LUT count for one layer."""
-    c = coefficients()
-    return sum(c[k] * v for k, v in features(s, style).items())
+    return _linear(coefficients(), features(s, style))
