@@ -21,6 +21,7 @@ from flows.graph import HW_LAYERS, LoweringError, base_op
 from flows.streamline import check_streamlined, streamline_body, streamline_head, tidy
 from flows.transformation.binary import BipolarActivationToInt2, RequireBinaryConvs
 from flows.transformation.float_tail import SplitAtLastIntegerTensor, SplitFloatTail
+from flows.transformation.accumulators import NarrowAccumulatorOutputs
 from flows.transformation.integer_adds import NarrowIntegerAdds
 from flows.transformation.integer_input import InputToNHWC, IntegerInput
 from flows.transformation.pooling import (
@@ -92,6 +93,7 @@ def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
               RemoveCNVtoFCFlatten()):
         model = model.transform(t)
         model = model.transform(InferDataLayouts())
+    model = model.transform(NarrowAccumulatorOutputs())  # e.g. the stem conv's INT32 -> INT13
     model = model.transform(NarrowIntegerAdds())
     model = model.transform(RoundAndClipThresholds())  # to the narrowed input ranges
     model = tidy(model)

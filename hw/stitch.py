@@ -26,15 +26,16 @@ from hw.sim.verilator import Stream, VerilatedDesign
 FIFO_FILE = Path(__file__).resolve().parent / "rtl" / "stream_fifo.sv"
 # Where a FIFO keeps its beats. Deeper than BRAM_FIFO_DEPTH: block RAM (the depth at which FINN
 # too stops using shift-register FIFOs, InsertFIFO's max_qsrl_depth). Shallower: LUTs
-# (distributed RAM), unless its LUT RAM would take at least LUTS_PER_BRAM36 LUTs for each BRAM36
-# the block copy takes: on the default pynq-z2 build the four 144-bit FIFOs of 148-238 beats at
-# the residual joins held 3,500 of the design's 42,420 LUTs in 8 BRAM36's worth of bits (the
-# weight memories the folding puts in block RAM save about 640 LUT per BRAM36). The LUT RAM is
-# counted alone; the read multiplexer over its banks comes on top (147 x 144 bits: 480 LUT RAM,
-# 811 LUT in all). stream_fifo reads its memory into a register, so either style maps to the
-# part's RAMs.
+# (distributed RAM), unless block RAM saves at least LUTS_PER_BRAM36 LUTs for each BRAM36 it
+# takes. In LUTs a FIFO costs its LUT RAM, a multiplexer over the RAM's 64-word banks and its
+# pointers and counts (fifo_distributed_luts); in block RAM only the pointers and counts
+# (BRAM_FIFO_LUTS). Rate: on the pynq-z2 design of --margin 0.1 the weights leave about 30 of the
+# 126 BRAM36 of the budget free, while LUTs are what stops a faster folding; the 82-94 x 144-bit
+# FIFOs at its residual joins take 472-477 LUT each in LUTs, 45 in 2 BRAM36 (yosys).
 BRAM_FIFO_DEPTH = 256
-LUTS_PER_BRAM36 = 200
+LUTS_PER_BRAM36 = 100
+BRAM_FIFO_LUTS = 45  # yosys: 28-58 LUT for the block-RAM FIFOs of the default builds
+LUTS_PER_COUNT_BIT = 5  # pointers, counts, handshakes: about 5 LUT per bit of the occupancy count
 
 
 def fifo_lutram_luts(depth: int, width: int) -> int:
@@ -44,6 +45,15 @@ def fifo_lutram_luts(depth: int, width: int) -> int:
     768 where RAM32M banks would take 672."""
     words = max(1, depth - 1)
     return 4 * min(math.ceil(width / 6) * math.ceil(words / 32), math.ceil(width / 3) * math.ceil(words / 64))
+
+
+def fifo_distributed_luts(depth: int, width: int) -> int:
+    """All LUTs of a stream_fifo in distributed RAM: its LUT RAM, one LUT per bit and extra 64-word
+    bank to select the bank read, and the control. Against yosys: 81 x 144 bits 467 (yosys 472),
+    106 x 48 211 (215), 194 x 16 172 (161), 36 x 144 222 (222), 59 x 16 54 (60), 2 x 168 122 (122)."""
+    words = max(1, depth - 1)
+    return (fifo_lutram_luts(depth, width) + width * (math.ceil(words / 64) - 1)
+            + LUTS_PER_COUNT_BIT * count_bits(depth))
 
 
 def fifo_bram36(depth: int, width: int) -> float:
@@ -63,7 +73,8 @@ def count_bits(depth: int) -> int:
 
 def fifo_ram_style(depth: int, width: int) -> str:
     """Xilinx ram_style of a stream_fifo of ``depth`` beats of ``width`` bits."""
-    if depth > BRAM_FIFO_DEPTH or fifo_lutram_luts(depth, width) >= LUTS_PER_BRAM36 * fifo_bram36(depth, width):
+    saved = fifo_distributed_luts(depth, width) - BRAM_FIFO_LUTS
+    if depth > BRAM_FIFO_DEPTH or saved >= LUTS_PER_BRAM36 * fifo_bram36(depth, width):
         return "block"
     return "distributed"
 

@@ -4,8 +4,14 @@ FINN's own RTL MVU (MVAU_rtl) is DSP-based and refuses 1-bit weights, so every b
 layer would specialize to MVAU_hls and need Vitis HLS. This op keeps FINN's MVAU attributes,
 shapes, data types and python execution (``MVAU``) and implements the node with the
 hand-written library in ``hw/rtl`` (``mvu_bipolar`` and its parts) plus three generated files
-per node: the weight ROM, the threshold ROM (with an activation) and the top wrapper with FINN's
-port names. ``unsupported_reason`` says why a given MVAU node cannot be implemented this way.
+per node: the weight ROM, the per-channel ROM (thresholds with an activation, accumulator
+offsets without) and the top wrapper with FINN's port names. ``unsupported_reason`` says why a
+given MVAU node cannot be implemented this way.
+
+The unit sums x where a weight is +1 and ~x where it is -1 (mvu_bipolar.sv), which is the dot
+product plus C * N[c], N[c] the channel's number of -1 weights and C = 2^bits - 1 for unsigned
+inputs, -1 for signed ones; ``xsum_offsets`` is that constant, folded into the thresholds or
+held in the offset ROM.
 """
 
 from __future__ import annotations
@@ -47,6 +53,21 @@ def input_magnitude(idt) -> int:
 def accumulator_bound(mw: int, idt) -> int:
     """|acc| <= MW * max|x| for +-1 weights: the range mvu_bipolar sizes its accumulator for."""
     return mw * input_magnitude(idt)
+
+
+def xsum_c(idt) -> int:
+    """C in ~x = -x + C for the input type: 2^bits - 1 unsigned, -1 signed (two's complement)."""
+    return -1 if idt.signed() else (1 << idt.bitwidth()) - 1
+
+
+def xsum_offsets(weights: np.ndarray, idt) -> np.ndarray:
+    """C * N[c] per output channel: what the unit's xsum exceeds the dot product by."""
+    return xsum_c(idt) * (np.asarray(weights) < 0).sum(axis=0).astype(np.int64)
+
+
+def xsum_range(mw: int, idt) -> tuple[int, int]:
+    """The values an xsum can take: every lane (x or ~x) lies in the input type's range."""
+    return mw * int(idt.min()), mw * int(idt.max())
 
 
 def _as_bipolar(weights: np.ndarray | None) -> bool:
@@ -145,24 +166,39 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
             IN_SIGNED=int(idt.signed()), OUT_W=odt.bitwidth(), NO_ACT=a("noActivation"),
             NSTEPS=1, THR_W=1, ACT_VAL=0, REG_EVERY=self.REG_EVERY, CHUNK=self.CHUNK,
         )
+        table = self.rom_channel_table(model)
+        p["NSTEPS"] = table.shape[1]
+        p["THR_W"] = _signed_width(int(table.min()), int(table.max()))
         if not p["NO_ACT"]:
-            thr = self.rom_thresholds(model)
-            p["NSTEPS"] = thr.shape[1]
-            p["THR_W"] = _signed_width(int(thr.min()), int(thr.max()))
             # a bipolar output is the 0/1 count itself on the stream (-1 -> 0)
             p["ACT_VAL"] = 0 if odt == DataType["BIPOLAR"] else a("ActVal")
         return p
 
+    def rom_channel_table(self, model) -> np.ndarray:
+        """What the per-channel ROM holds: the thresholds (activation) or the offsets (MH, 1)."""
+        if self.get_nodeattr("noActivation"):
+            return self.rom_offsets(model)[:, None]
+        return self.rom_thresholds(model)
+
+    def rom_offsets(self, model) -> np.ndarray:
+        """(MH,) integers C * N[c] the unit subtracts from its xsums without an activation;
+        each lies in the accumulator's range, so it takes no more bits than the accumulator."""
+        return xsum_offsets(model.get_initializer(self.onnx_node.input[1]), self.get_input_datatype(0))
+
     def rom_thresholds(self, model) -> np.ndarray:
-        """Thresholds as the RTL compares them: (MH, steps) integers. acc is an integer, so
-        acc >= t equals acc >= ceil(t); and thresholds beyond the accumulator's reach are
-        clipped to just outside it (same outcome for every reachable acc, fewer bits)."""
+        """Thresholds as the RTL compares them with its xsums: (MH, steps) integers. acc is an
+        integer, so acc >= t equals acc >= ceil(t), which equals xsum >= ceil(t) + C * N[c];
+        and thresholds beyond the xsum's reach are clipped to just outside it (same outcome
+        for every reachable xsum, fewer bits)."""
         thr = model.get_initializer(self.onnx_node.input[2]).astype(np.float64)
         mh = self.get_nodeattr("MH")
         if thr.shape[0] == 1:
             thr = np.tile(thr, (mh, 1))
+        # clip before the shift too, so that a float threshold far out cannot overflow int64
         bound = accumulator_bound(self.get_nodeattr("MW"), self.get_input_datatype(0))
-        return np.clip(np.ceil(thr), -bound, bound + 1).astype(np.int64)
+        thr = np.clip(np.ceil(thr), -bound, bound + 1).astype(np.int64) + self.rom_offsets(model)[:, None]
+        lo, hi = xsum_range(self.get_nodeattr("MW"), self.get_input_datatype(0))
+        return np.clip(thr, lo, hi + 1)
 
     def rom_weights(self, model) -> np.ndarray:
         """(WMEM, PE*SIMD) bits, word nf*SF+sf, bit p*SIMD+i = 1 where W[sf*SIMD+i, nf*PE+p] = +1."""
@@ -175,9 +211,8 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
     def write_hdl(self, model, code_dir: Path, top: str) -> list[str]:
         p = self._params(model)
         code_dir = Path(code_dir)
-        files = {f"{top}_weights.sv": self._weights_rom(model, top, p)}
-        if not p["NO_ACT"]:
-            files[f"{top}_thresholds.sv"] = self._thresholds_rom(model, top, p)
+        files = {f"{top}_weights.sv": self._weights_rom(model, top, p),
+                 f"{top}_{self._channel_rom_name(p)}.sv": self._channel_rom(model, top, p)}
         files[f"{top}.v"] = self._wrapper(top, p)
         for name, text in files.items():
             (code_dir / name).write_text(text)
@@ -227,8 +262,14 @@ module {name} (
 endmodule
 """
 
-    def _thresholds_rom(self, model, top: str, p: dict) -> str:
-        thr = self.rom_thresholds(model)
+    @staticmethod
+    def _channel_rom_name(p: dict) -> str:
+        return "offsets" if p["NO_ACT"] else "thresholds"
+
+    def _channel_rom(self, model, top: str, p: dict) -> str:
+        """The ROM on mvu_bipolar's threshold port: NF words of PE channels' thresholds or offsets."""
+        thr = self.rom_channel_table(model)
+        kind = self._channel_rom_name(p)
         pe, tw, steps = p["PE"], p["THR_W"], p["NSTEPS"]
         nf = p["MH"] // pe
         width = pe * steps * tw
@@ -242,17 +283,24 @@ endmodule
                 v |= (int(t) & mask) << (idx * tw)
             return v
 
-        head = generated_header(self, f"{top}_thresholds: threshold ROM of {top} ({nf} x {width} bits)")
-        layout = (
-            f"//\n// Word nf holds channel nf*PE+p's {steps} thresholds, {tw}-bit two's complement, element\n"
-            f"// (p, k) in bits [(p*{steps}+k)*{tw} +: {tw}]; output = ActVal + #(thresholds <= acc).\n"
-            f"// Thresholds were rounded up to integers and clipped to the accumulator's reach.\n"
-        )
-        if (thr == thr[0]).all():  # every channel shares the thresholds: a constant, no memory
-            return head + layout + f"""// All channels share one set of thresholds: {' '.join(map(str, thr[0]))}
+        head = generated_header(self, f"{top}_{kind}: {kind[:-1]} ROM of {top} ({nf} x {width} bits)")
+        if p["NO_ACT"]:
+            layout = (
+                f"//\n// Word nf holds channel nf*PE+p's offset C * N (C = {xsum_c(self.get_input_datatype(0))}, N its number of -1\n"
+                f"// weights), {tw}-bit two's complement, in bits [p*{tw} +: {tw}]; output = xsum - offset.\n"
+            )
+        else:
+            layout = (
+                f"//\n// Word nf holds channel nf*PE+p's {steps} thresholds, {tw}-bit two's complement, element\n"
+                f"// (p, k) in bits [(p*{steps}+k)*{tw} +: {tw}]; output = ActVal + #(thresholds <= xsum).\n"
+                f"// Thresholds were rounded up to integers, raised by the channel's offset C * N\n"
+                f"// (C = {xsum_c(self.get_input_datatype(0))}, N its number of -1 weights) and clipped to the xsum's reach.\n"
+            )
+        if (thr == thr[0]).all():  # every channel has the same values: a constant, no memory
+            return head + layout + f"""// All channels have the same {kind}: {' '.join(map(str, thr[0]))}
 // so the "ROM" is a constant (clock, enable and address unused).
 
-module {top}_thresholds (
+module {top}_{kind} (
     /* verilator lint_off UNUSEDSIGNAL */
     input clk,
     input en,
@@ -271,7 +319,7 @@ endmodule
             lines.append(f"        rom[{f}] = {width}'h{word(rows):0{digits}x};")
         style = self.get_nodeattr("ram_style_thresholds")
         return head + layout + f"// ram_style_thresholds={style}.\n" + self._rom_module(
-            f"{top}_thresholds", width, nf, lines, style)
+            f"{top}_{kind}", width, nf, lines, style)
 
     def _wrapper(self, top: str, p: dict) -> str:
         in_w, out_w = p["SIMD"] * p["IN_W"], p["PE"] * p["OUT_W"]
@@ -286,14 +334,10 @@ endmodule
         })
         t_width = p["PE"] * p["NSTEPS"] * p["THR_W"]
         t_wires = f"    wire t_en;\n    wire [{taw - 1}:0] t_addr;\n"
-        if p["NO_ACT"]:
-            t_wires = f"    /* verilator lint_off UNUSEDSIGNAL */  // no thresholds to read\n{t_wires}    /* verilator lint_on UNUSEDSIGNAL */\n"
-        if p["NO_ACT"]:
-            thr_inst = f"    // no activation: the threshold port is unused\n    assign t_data = {t_width}'b0;\n"
-        else:
-            thr_inst = f"    {top}_thresholds thresholds (.clk(ap_clk), .en(t_en), .addr(t_addr), .data(t_data));\n"
+        kind = self._channel_rom_name(p)
+        thr_inst = f"    {top}_{kind} {kind} (.clk(ap_clk), .en(t_en), .addr(t_addr), .data(t_data));\n"
         header = generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
-// Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight{"" if p["NO_ACT"] else " and threshold"} ROM{"" if p["NO_ACT"] else "s"}.
+// Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight and {kind[:-1]} ROMs.
 // in0_V: {p["SIMD"]} x {self.get_input_datatype(0).name} per beat, {p["MW"] // p["SIMD"]} beats per vector;
 // out0_V: {p["PE"]} x {self.get_output_datatype().name} per beat, {p["MH"] // p["PE"]} beats per vector.
 

@@ -8,9 +8,14 @@
 //   acc[c] = sum_j W[j][c] * x[j],   W in {-1,+1}
 //   NO_ACT = 1: out[c] = acc[c]
 //   NO_ACT = 0: out[c] = ACT_VAL + #{k : T[c][k] <= acc[c]}   (FINN's multi-threshold)
-// computed as acc = 2 * (sum of x[j] where W = +1) - (sum of all x[j]): the masked sums take
-// an AND per lane instead of a negation, and the sum of all lanes is shared by every PE. Each
-// sum is taken over bit planes by population counts (mvu_masked_sum).
+// computed without a negation per lane: each PE sums its lanes with x kept where W = +1 and
+// inverted (~x) where W = -1 (mvu_masked_sum, XNOR = 1, by population counts over bit planes).
+// ~x = -x + C (C = 2^IN_W - 1 unsigned, -1 signed), so that sum is xsum[c] = acc[c] + C * N[c],
+// N[c] the number of -1 weights of channel c: a constant per channel. The generator takes it
+// out where it costs nothing: with an activation it adds C * N[c] to channel c's thresholds
+// (acc >= T  <=>  xsum >= T + C * N[c]); without one, the ROM on the threshold port holds
+// OFS[c] = C * N[c] and the output is xsum - OFS[c]. (An earlier form, 2 * (sum where W = +1) -
+// (sum of all lanes), needed the sum of all lanes besides the PEs' sums and a subtractor per PE.)
 //
 // Folding, as FINN's MVAU: SIMD input elements per beat, SF = MW/SIMD beats per vector; PE
 // output channels per output beat, NF = MH/PE beats per vector. One (nf, sf) fold issues per
@@ -20,8 +25,9 @@
 //
 // Memories live outside this module (they are generated per layer): the weight ROM word at
 // address nf*SF+sf holds bit p*SIMD+i = 1 for W[sf*SIMD+i][nf*PE+p] = +1; the threshold ROM
-// word at address nf holds T[nf*PE+p][k] (THR_W-bit two's complement) in bits
-// [(p*NSTEPS+k)*THR_W +: THR_W]. Both are read with one cycle of latency.
+// word at address nf holds channel nf*PE+p's thresholds T + C * N (THR_W-bit two's complement)
+// in bits [(p*NSTEPS+k)*THR_W +: THR_W], or with NO_ACT its offset C * N in bits
+// [p*THR_W +: THR_W] (NSTEPS = 1). Both ROMs are read with one cycle of latency.
 //
 // Back-pressure: the datapath never stalls. A fold that completes an output beat is only
 // issued while a credit is free (beats in flight or waiting in the output FIFO < FIFO_DEPTH),
@@ -29,9 +35,10 @@
 // the pipeline latency, so a ready sink sees one beat per NF fold without throttling.
 //
 // Accumulator: ACC_W bits from MW and the input range (|acc| <= MW * max|x|), never
-// truncated; intermediate sums wrap modulo 2^ACC_W, which is exact because the final
-// acc = 2*S - T fits ACC_W. With NO_ACT the output keeps the low OUT_W bits of acc (the
-// generator checks the layer's real accumulator range fits OUT_W) or sign-extends it.
+// truncated; xsum lies in [0, MW * MAG] (unsigned) or in the signed input range times MW, and
+// so fits ACC_W as well; intermediate sums wrap modulo 2^ACC_W, which is exact because the
+// final values fit. With NO_ACT the output keeps the low OUT_W bits of acc (the generator
+// checks the layer's real accumulator range fits OUT_W) or sign-extends it.
 
 module mvu_bipolar #(
     parameter int MW = 16,            // input vector length (matrix width)
@@ -42,8 +49,8 @@ module mvu_bipolar #(
     parameter bit IN_SIGNED = 1'b0,   // inputs are two's complement
     parameter int OUT_W = 8,          // bits per output element (the output data type)
     parameter bit NO_ACT = 1'b1,      // 1: raw accumulator out; 0: multi-threshold activation
-    parameter int NSTEPS = 1,         // thresholds per channel (NO_ACT = 0)
-    parameter int THR_W = 1,          // bits per threshold, two's complement (NO_ACT = 0)
+    parameter int NSTEPS = 1,         // thresholds per channel (NO_ACT = 0); 1 with NO_ACT
+    parameter int THR_W = 1,          // bits per threshold or offset, two's complement
     parameter int ACT_VAL = 0,        // added to the threshold count (FINN's ActVal)
     parameter int REG_EVERY = 2,      // adder levels between pipeline registers
     parameter int CHUNK = 32,         // lanes per population count (mvu_masked_sum)
@@ -68,12 +75,11 @@ module mvu_bipolar #(
     output logic [WAW-1:0]                w_addr,
     input  logic [PE*SIMD-1:0]            w_data,
 
-    // threshold ROM read port: t_data = ROM[t_addr] one cycle after t_en (NO_ACT = 0 only)
+    // threshold (NO_ACT = 0) or offset (NO_ACT = 1) ROM read port: t_data = ROM[t_addr] one
+    // cycle after t_en
     output logic                          t_en,
     output logic [TAW-1:0]                t_addr,
-    /* verilator lint_off UNUSEDSIGNAL */  // not read when NO_ACT = 1
     input  logic [PE*NSTEPS*THR_W-1:0]    t_data
-    /* verilator lint_on UNUSEDSIGNAL */
 );
     localparam int SF = MW / SIMD;
     localparam int NF = MH / PE;
@@ -161,28 +167,23 @@ module mvu_bipolar #(
         end
     end
 
-    logic [SUM_W-1:0] sum_all;
-    logic [SUM_W-1:0] sum_pos [PE];
+    logic [SUM_W-1:0] xsum [PE];
     logic v_t, first_t, last_t;
 
-    mvu_masked_sum #(
-        .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY), .TAG_W(3)
-    ) u_sum_all (
-        .clk(ap_clk), .rst_n(ap_rst_n), .in_planes(planes_s1), .in_mask({SIMD{1'b1}}),
-        .in_tag({v_s1, first_s1, last_s1}), .out_sum(sum_all), .out_tag({v_t, first_t, last_t})
-    );
-
     for (genvar p = 0; p < PE; p++) begin : g_pe_tree
-        /* verilator lint_off UNUSEDSIGNAL */  // same timing as u_sum_all's tag, which is used
-        logic unused_tag;
+        // every PE's tree carries the tags; PE 0's are used (the others are optimized away)
+        /* verilator lint_off UNUSEDSIGNAL */
+        logic [2:0] tag;
         /* verilator lint_on UNUSEDSIGNAL */
         mvu_masked_sum #(
-            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY), .TAG_W(1)
-        ) u_sum_pos (
+            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY), .TAG_W(3),
+            .XNOR(1'b1)
+        ) u_xsum (
             .clk(ap_clk), .rst_n(ap_rst_n), .in_planes(planes_s1), .in_mask(w_data[p*SIMD +: SIMD]),
-            .in_tag(1'b0), .out_sum(sum_pos[p]), .out_tag(unused_tag)
+            .in_tag({v_s1, first_s1, last_s1}), .out_sum(xsum[p]), .out_tag(tag)
         );
     end
+    assign {v_t, first_t, last_t} = g_pe_tree[0].tag;
 
     // ---- stage 3: accumulate over the SF input folds -------------------------------------
     function automatic logic [ACC_W-1:0] widen(input logic [SUM_W-1:0] s);
@@ -192,25 +193,23 @@ module mvu_bipolar #(
         else return ACC_W'(s);
     endfunction
 
-    logic [ACC_W-1:0] acc_all;
-    logic [ACC_W-1:0] acc_pos [PE];
+    logic [ACC_W-1:0] acc [PE];  // xsum over the folds so far
     logic acc_v;
 
     always_ff @(posedge ap_clk) begin
         if (v_t) begin
-            acc_all <= (first_t ? '0 : acc_all) + widen(sum_all);
-            for (int p = 0; p < PE; p++) acc_pos[p] <= (first_t ? '0 : acc_pos[p]) + widen(sum_pos[p]);
+            for (int p = 0; p < PE; p++) acc[p] <= (first_t ? '0 : acc[p]) + widen(xsum[p]);
         end
         if (!ap_rst_n) acc_v <= 1'b0;
         else acc_v <= v_t && last_t;
     end
 
-    // ---- stage 4: the dot products, acc = 2*S - T ----------------------------------------
+    // ---- stage 4: the finished xsums, held while the threshold / offset word is read ------
     logic [ACC_W-1:0] dot [PE];
     logic dot_v;
 
     always_ff @(posedge ap_clk) begin
-        for (int p = 0; p < PE; p++) dot[p] <= {acc_pos[p][ACC_W-2:0], 1'b0} - acc_all;
+        for (int p = 0; p < PE; p++) dot[p] <= acc[p];
         if (!ap_rst_n) dot_v <= 1'b0;
         else dot_v <= acc_v;
     end
@@ -219,27 +218,38 @@ module mvu_bipolar #(
     logic [PE*OUT_W-1:0] result;
     logic result_v;
 
+    // the threshold / offset word for neuron fold nf is read while its accumulators settle, so
+    // it arrives together with the xsums
+    logic [NFW-1:0] t_nf;
+    always_ff @(posedge ap_clk) begin
+        if (!ap_rst_n) t_nf <= '0;
+        else if (acc_v) t_nf <= (t_nf == NFW'(NF - 1)) ? '0 : t_nf + 1'b1;
+    end
+    assign t_en = acc_v;
+    assign t_addr = TAW'(t_nf);
+
     if (NO_ACT) begin : g_no_act
         for (genvar p = 0; p < PE; p++) begin : g_out
+            // acc = xsum - OFS, modulo 2^ACC_W (exact: acc fits ACC_W); the generator keeps
+            // THR_W <= ACC_W (every offset lies in the accumulator's range)
+            logic [ACC_W-1:0] ofs;
+            /* verilator lint_off UNUSEDSIGNAL */  // bits above OUT_W when the output is narrower
+            logic [ACC_W-1:0] dot_acc;
+            /* verilator lint_on UNUSEDSIGNAL */
+            if (THR_W == ACC_W) begin : g_ofs_full
+                assign ofs = t_data[p*THR_W +: ACC_W];
+            end else begin : g_ofs_sext
+                assign ofs = ACC_W'($signed(t_data[p*THR_W +: THR_W]));
+            end
+            assign dot_acc = dot[p] - ofs;
             if (OUT_W > ACC_W) begin : g_sext
-                assign result[p*OUT_W +: OUT_W] = {{(OUT_W - ACC_W){dot[p][ACC_W-1]}}, dot[p]};
+                assign result[p*OUT_W +: OUT_W] = {{(OUT_W - ACC_W){dot_acc[ACC_W-1]}}, dot_acc};
             end else begin : g_low
-                assign result[p*OUT_W +: OUT_W] = dot[p][OUT_W-1:0];
+                assign result[p*OUT_W +: OUT_W] = dot_acc[OUT_W-1:0];
             end
         end
         assign result_v = dot_v;
-        assign t_en = 1'b0;
-        assign t_addr = '0;
     end else begin : g_act
-        // the threshold word for neuron fold nf is read while its accumulators settle, so it
-        // arrives together with the dot products
-        logic [NFW-1:0] t_nf;
-        always_ff @(posedge ap_clk) begin
-            if (!ap_rst_n) t_nf <= '0;
-            else if (acc_v) t_nf <= (t_nf == NFW'(NF - 1)) ? '0 : t_nf + 1'b1;
-        end
-        assign t_en = acc_v;
-        assign t_addr = TAW'(t_nf);
 
         logic [NSTEPS-1:0] above [PE];  // bit k: T[k] <= acc
         // one generate block per PE: a procedural loop over PE x NSTEPS (16 x 255 for an 8-bit

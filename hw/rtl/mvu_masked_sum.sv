@@ -1,12 +1,15 @@
-// mvu_masked_sum: pipelined sum of the lanes of one input fold whose mask bit is set.
+// mvu_masked_sum: pipelined sum of the lanes of one input fold, each lane kept or inverted
+// (XNOR = 1) or kept or dropped (XNOR = 0) by its mask bit.
 //
-// Part of the bipolar-weight matrix-vector unit (mvu_bipolar): with the mask = one PE's weight
-// bits (1 for +1) it is that PE's masked sum S = sum of x[i] where W[i] = +1; with the mask all
-// ones it is the sum of all lanes.
+// Part of the bipolar-weight matrix-vector unit (mvu_bipolar), which passes one PE's weight bits
+// (1 for +1) as the mask and XNOR = 1: a lane whose weight is -1 then counts as ~x, which is
+// -x + C (C = 2^IN_W - 1 unsigned, -1 signed), so the sum is the dot product plus C times the
+// number of -1 weights, a per-channel constant the unit's generator takes out. With XNOR = 0
+// the sum is S = sum of x[i] where the mask bit is set (all ones: the sum of all lanes).
 //
 // How: the lanes arrive as bit planes (plane k holds bit k of every lane), so a chunk of CHUNK
-// lanes sums to  sum_k 2^k * popcount(plane_k & mask)  (for signed lanes the top plane counts
-// -2^(IN_W-1)): one AND and one population count per plane and chunk instead of a masked adder
+// lanes sums to  sum_k 2^k * popcount(plane_k op mask)  (for signed lanes the top plane counts
+// -2^(IN_W-1)): one gate and one population count per plane and chunk instead of a masked adder
 // per lane. That is what yosys maps to LUT compressor trees at about the cost of the per-lane
 // adder tree it replaces, and what Verilator evaluates with one machine popcount per word: the
 // whole accelerator simulates about twice as fast (bench/results/hw_sim.md). The chunk values
@@ -23,6 +26,7 @@ module mvu_masked_sum #(
     parameter int CHUNK = 32,         // lanes per population count
     parameter int REG_EVERY = 2,      // adder levels between pipeline registers (the chunk tree)
     parameter int TAG_W = 1,          // sideband bits delayed with the data
+    parameter bit XNOR = 1'b0,        // 1: lane ^ ~mask (keep or invert); 0: lane & mask (keep or drop)
     // derived, do not override
     parameter int CW = N < CHUNK ? N : CHUNK,   // lanes in the widest chunk
     parameter int NC = (N + CW - 1) / CW,       // chunks
@@ -47,14 +51,22 @@ module mvu_masked_sum #(
         localparam int LO = c * CW;
         localparam int LEN = (N - LO < CW) ? N - LO : CW;
         logic [VW-1:0] value;
+        logic [IN_W*LEN-1:0] lanes;  // the chunk's planes after the mask, plane k at k*LEN
+        for (genvar k = 0; k < IN_W; k++) begin : g_mask
+            if (XNOR) begin : g_xnor
+                assign lanes[k*LEN +: LEN] = ~(in_planes[k*N + LO +: LEN] ^ in_mask[LO +: LEN]);
+            end else begin : g_and
+                assign lanes[k*LEN +: LEN] = in_planes[k*N + LO +: LEN] & in_mask[LO +: LEN];
+            end
+        end
         // modulo 2^VW, exact: the chunk's value fits VW bits
         always_comb begin
             value = '0;
             for (int k = 0; k < IN_W; k++) begin
                 if (SIGNED && k == IN_W - 1)
-                    value = value - (VW'($countones(in_planes[k*N + LO +: LEN] & in_mask[LO +: LEN])) << k);
+                    value = value - (VW'($countones(lanes[k*LEN +: LEN])) << k);
                 else
-                    value = value + (VW'($countones(in_planes[k*N + LO +: LEN] & in_mask[LO +: LEN])) << k);
+                    value = value + (VW'($countones(lanes[k*LEN +: LEN])) << k);
             end
         end
         assign chunk_sum[c*VW +: VW] = value;

@@ -309,6 +309,67 @@ def test_mvau_thresholds_are_fused_up_to_15_and_standalone_beyond(tmp_path, step
         assert np.array_equal(got.astype(np.int64), want)
 
 
+@pytest.mark.parametrize("in_dtype,mw", [("UINT8", 9), ("INT8", 12), ("INT4", 20)])
+def test_mvau_without_activation_outputs_its_accumulator_range(tmp_path, in_dtype, mw):
+    """The stem's shape: MatMul (+-1 weights) forked to two MultiThresholds (a 2-bit activation and
+    255 steps of an 8-bit stream). The MVAU outputs its accumulator typed as its range, not INT32;
+    the fork and both Thresholdings see that type, and the graph equals numpy element by element."""
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.data_layout import NHWC
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    from flows.finn_env import import_finn
+    from flows.lowering import build_config, step_wrn_convert_to_hw
+
+    import_finn(tmp_path / ".finn")
+    rng = np.random.default_rng(mw)
+    idt, mh, shape = DataType[in_dtype], 6, [1, 2, 2]
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["acc"], name="MatMul_0"),
+         helper.make_node("MultiThreshold", ["acc", "t2"], ["a"], domain="qonnx.custom_op.general",
+                          out_dtype="UINT2", data_layout="NHWC", name="MultiThreshold_0"),
+         helper.make_node("MultiThreshold", ["acc", "t8"], ["r"], domain="qonnx.custom_op.general",
+                          out_dtype="INT8", out_bias=-128.0, data_layout="NHWC", name="MultiThreshold_1")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape + [mw])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape + [mh]) for n in ("a", "r")])
+    model = ModelWrapper(qonnx_make_model(g))
+    w = rng.choice([-1.0, 1.0], size=(mw, mh)).astype(np.float32)
+    # the dot products' extremes over the columns of these weights: what the narrow type must hold
+    ends = np.stack([w * idt.min(), w * idt.max()])
+    lo, hi = int(ends.min(axis=0).sum(axis=0).min()), int(ends.max(axis=0).sum(axis=0).max())
+    thr = {n: np.sort(rng.integers(lo - 20, hi + 20, size=(mh, k)), axis=1).astype(np.float32)
+           for n, k in (("t2", 3), ("t8", 255))}
+    model.set_initializer("w", w)
+    for n, t in thr.items():
+        model.set_initializer(n, t)
+    model.set_tensor_datatype("x", idt)
+    model.set_tensor_datatype("w", DataType["BIPOLAR"])
+    model.set_tensor_layout("x", NHWC)
+    model = model.transform(InferShapes()).transform(InferDataTypes())
+    hw = step_wrn_convert_to_hw(model, build_config(tmp_path / "out"))
+
+    assert [n.op_type for n in hw.graph.node] == ["MVAU", "DuplicateStreams", "Thresholding", "Thresholding"]
+    acc_dt = DataType[getCustomOp(hw.graph.node[0]).get_nodeattr("outputDataType")]
+    want_bits = next(b for b in range(2, 33) if -(2 ** (b - 1)) <= lo and hi < 2 ** (b - 1))
+    assert lo < 0 and acc_dt.signed() and acc_dt.bitwidth() == want_bits
+    assert {getCustomOp(n).get_nodeattr("inputDataType") for n in hw.graph.node[1:]} == {acc_dt.name}
+
+    x = rng.integers(idt.min(), idt.max() + 1, size=(8, *shape, mw))
+    x[0] = idt.min()  # the accumulator's extremes
+    x[1] = np.where(w[:, 0] > 0, idt.max(), idt.min())
+    for xi in x:
+        acc = xi.astype(np.int64) @ w.astype(np.int64)
+        got = execute_onnx(hw, {hw.graph.input[0].name: xi.astype(np.float32)})
+        for out, t, bias in zip(hw.graph.output, (thr["t2"], thr["t8"]), (0, -128)):  # the outputs a, r
+            want = bias + (acc[..., None] >= t.astype(np.int64)).sum(axis=-1)
+            assert np.array_equal(got[out.name].astype(np.int64), want), out.name
+
+
 @functools.lru_cache(maxsize=None)
 def lowered_bethge(arch: str, root: str, weight_quant: str = "sign"):
     m = warmed_bethge(arch, size=SIZE, weight_quant=weight_quant)

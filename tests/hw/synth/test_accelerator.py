@@ -71,22 +71,28 @@ def test_section_rows_sum_to_total_and_fifo_ffs_are_hand_counted(finn, tmp_path)
 
 @needs_yosys
 @pytest.mark.parametrize("depth, width, bram36", [
-    pytest.param(256, 8, 0, marks=pytest.mark.slow), (257, 8, 0.5), pytest.param(788, 72, 2, marks=pytest.mark.slow),
-    (238, 144, 2), (75, 144, 0), pytest.param(3, 168, 0, marks=pytest.mark.slow)])
+    pytest.param(256, 8, 0.5, marks=pytest.mark.slow), (257, 8, 0.5), pytest.param(788, 72, 2, marks=pytest.mark.slow),
+    (238, 144, 2), (75, 144, 2), (37, 144, 0), pytest.param(61, 16, 0, marks=pytest.mark.slow),
+    pytest.param(3, 168, 0, marks=pytest.mark.slow)])
 def test_fifos_go_to_block_ram_when_deep_or_costly_in_luts(tmp_path, depth, width, bram36):
-    from hw.stitch import fifo_bram36, fifo_lutram_luts
+    from hw.stitch import BRAM_FIFO_LUTS, fifo_bram36, fifo_distributed_luts, fifo_lutram_luts
     from hw.synth.accelerator import fifo_top
     from hw.synth.runner import synthesize
 
     top, files = fifo_top(tmp_path, depth, width)
     r = synthesize(top, files, workdir=tmp_path / top)
     # depth - 1 stored beats: 257 x 8 bits fit one RAMB18; 787 x 72 bits need two RAMB36
-    # (36 bits wide x 1,024 deep each); at 256 beats the storage stays in LUTs, unless it
-    # would take at least 200 LUTs per BRAM36: 237 x 144 bits are 768 LUTRAM or 2 BRAM36
+    # (36 bits wide x 1,024 deep each). Up to 256 beats the storage stays in LUTs unless block
+    # RAM saves at least 100 LUTs per BRAM36: 74 x 144 bits take 472 LUT in LUTs (288 of them
+    # LUT RAM, 144 the bank multiplexer), 45 in 2 BRAM36; 36 x 144 bits take 232 in LUTs
     assert r.BRAM36 == bram36
     assert (r.LUTRAM == 0) == (bram36 > 0)
     # the estimates the choice is made on are what yosys maps
     assert (r.BRAM36 == fifo_bram36(depth, width)) if bram36 else (r.LUTRAM == fifo_lutram_luts(depth, width))
+    if bram36:  # pointers and counts only (28-58 LUT in yosys, deeper FIFOs having wider counts)
+        assert r.LUT <= BRAM_FIFO_LUTS + 15
+    else:
+        assert abs(r.LUT - fifo_distributed_luts(depth, width)) <= 0.15 * r.LUT + 8
     # in block RAM the output beat's data bits move into the RAM's own output register
     assert r.FF == stream_fifo_ffs(depth, width) - (width if bram36 else 0)
 
