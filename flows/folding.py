@@ -122,6 +122,7 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
     the MVAUs named in ``rtl_mvaus`` this project's RTL cost model."""
     from qonnx.custom_op.registry import getCustomOp
 
+    from hw.custom_op.thresholdtable_rtl import ThresholdTable_rtl, table_bram36, table_folds, table_luts
     from hw.synth.cost_model import predict_dwc_luts, predict_luts, scaled_finn_luts, shape_of
 
     layers = []
@@ -138,6 +139,14 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
                                         model="rtl", ram_style=style, finn_LUT=float(res.get("LUT", 0))))
             continue
         finn_luts = float(res.get("LUT", 0))
+        if rtl_mvaus and node.op_type == "Thresholding_rtl" and ThresholdTable_rtl.unsupported_reason(model, node) is None:
+            # hw.transformation.UseProjectRTL makes it a table lookup: its tables in block RAM
+            odt = inst.get_output_datatype().bitwidth()
+            layers.append(LayerEstimate(**common, LUT=table_luts(inst.get_nodeattr("PE"), odt),
+                                        BRAM36=table_bram36(table_folds(model, node), inst.get_nodeattr("PE"),
+                                                            inst.get_input_datatype(0).bitwidth(), odt),
+                                        DSP=0.0, URAM=0.0, model="table", finn_LUT=finn_luts))
+            continue
         # this project's RTL flow: width converters by their model, other layers FINN's figure
         # scaled to yosys' count (cost model data)
         if rtl_mvaus and node.op_type.startswith("StreamingDataWidthConverter"):
@@ -359,7 +368,7 @@ def estimate_design(folded: ModelWrapper, board: Board, budget: dict[str, float]
     """Weight memories assigned (in place), then the estimates of every layer and of the width
     converters the folding needs."""
     if rtl:
-        others = layer_estimates(folded, board.part)  # BRAM of every layer but the RTL MVAUs
+        others = layer_estimates(folded, board.part, rtl)  # BRAM of every layer but the RTL MVAUs
         assign_weight_memories(folded, rtl, budget["BRAM36"] - sum(la.BRAM36 for la in others if la.name not in rtl),
                                board.part)
     return layer_estimates(with_width_converters(folded), board.part, rtl)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import UserError
+from hw.block_ram import bram36
 from hw.sim.node import ensure_hdl, stream_inputs
 from hw.sim.verilator import Stream, VerilatedDesign
 
@@ -57,13 +58,8 @@ def fifo_distributed_luts(depth: int, width: int) -> int:
 
 
 def fifo_bram36(depth: int, width: int) -> float:
-    """BRAM36 of a stream_fifo's memory in block RAM: BRAM18 halves in simple dual-port mode,
-    512 x 36 down to 16K x 1 bits."""
-    words = max(1, depth - 1)
-    for deepest, bits in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)):
-        if words <= deepest:
-            return math.ceil(width / bits) / 2
-    return math.ceil(words / 16384) * width / 2
+    """BRAM36 of a stream_fifo's memory (DEPTH-1 words) in block RAM."""
+    return bram36(depth - 1, width)
 
 
 def count_bits(depth: int) -> int:

@@ -12,5 +12,6 @@ from hw.custom_op import (  # noqa: F401  (each layer registers itself on import
     labelselect_rtl,
     mvau_bipolar_rtl,
     streamwidthconverter_rtl,
+    thresholdtable_rtl,
 )
 from hw.custom_op.registry import PROJECT_RTL_OPS  # noqa: F401  (the package's interface)

@@ -30,6 +30,36 @@ def generated_header(op, what: str) -> str:
     )
 
 
+ROM_STYLES = {"block", "distributed"}  # "auto": no attribute, the synthesis tool decides
+
+
+def rom_module(name: str, width: int, depth: int, lines: list[str], style: str) -> str:
+    """A generated ROM module: ``depth`` words of ``width`` bits filled by the ``rom[addr] = ...``
+    ``lines``, read latency one cycle, with the rom_style attribute yosys and Vivado both honour
+    (none for "auto")."""
+    aw = max(1, (max(depth, 2) - 1).bit_length())
+    attr = f'(* rom_style = "{style}" *) ' if style in ROM_STYLES else ""
+    return f"""// Read latency one cycle (data <= rom[addr] when en).
+
+module {name} (
+    input clk,
+    input en,
+    input [{aw - 1}:0] addr,
+    output reg [{width - 1}:0] data
+);
+    {attr}reg [{width - 1}:0] rom [0:{depth - 1}];
+
+    initial begin
+{chr(10).join(lines)}
+    end
+
+    always @(posedge clk) begin
+        if (en) data <= rom[addr];
+    end
+endmodule
+"""
+
+
 _NOISE = {
     "code_gen_dir_ipgen", "ipgen_path", "ip_path", "ip_vlnv", "gen_top_module", "exec_mode",
     "rtlsim_so", "res_estimate", "cycles_estimate", "cycles_rtlsim", "rtlsim_trace", "backend",

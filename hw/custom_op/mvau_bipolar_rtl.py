@@ -4,14 +4,14 @@ FINN's own RTL MVU (MVAU_rtl) is DSP-based and refuses 1-bit weights, so every b
 layer would specialize to MVAU_hls and need Vitis HLS. This op keeps FINN's MVAU attributes,
 shapes, data types and python execution (``MVAU``) and implements the node with the
 hand-written library in ``hw/rtl`` (``mvu_bipolar`` and its parts) plus three generated files
-per node: the weight ROM, the per-channel ROM (thresholds with an activation, accumulator
-offsets without) and the top wrapper with FINN's port names. ``unsupported_reason`` says why a
+per node: the weight ROM, the per-channel ROM (thresholds with an activation, the accumulators'
+start values without) and the top wrapper with FINN's port names. ``unsupported_reason`` says why a
 given MVAU node cannot be implemented this way.
 
 The unit sums x where a weight is +1 and ~x where it is -1 (mvu_bipolar.sv), which is the dot
 product plus C * N[c], N[c] the channel's number of -1 weights and C = 2^bits - 1 for unsigned
-inputs, -1 for signed ones; ``xsum_offsets`` is that constant, folded into the thresholds or
-held in the offset ROM.
+inputs, -1 for signed ones; ``xsum_offsets`` is that constant, folded into the thresholds, or
+without an activation taken as the accumulator's start value (-C * N[c] instead of 0).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 from qonnx.core.datatype import DataType
 from qonnx.util.basic import calculate_matvec_accumulator_range
 
-from hw.custom_op.base import ProjectRTLBackend, generated_header
+from hw.custom_op.base import ROM_STYLES, ProjectRTLBackend, generated_header, rom_module
 from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 MAX_INPUT_BITS = 8
-ROM_STYLES = {"block", "distributed"}  # "auto": no attribute, the synthesis tool decides
 
 
 def _clog2(n: int) -> int:
@@ -175,14 +174,14 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         return p
 
     def rom_channel_table(self, model) -> np.ndarray:
-        """What the per-channel ROM holds: the thresholds (activation) or the offsets (MH, 1)."""
+        """What the per-channel ROM holds: the thresholds (activation) or the start values (MH, 1)."""
         if self.get_nodeattr("noActivation"):
-            return self.rom_offsets(model)[:, None]
+            return -self.rom_offsets(model)[:, None]
         return self.rom_thresholds(model)
 
     def rom_offsets(self, model) -> np.ndarray:
-        """(MH,) integers C * N[c] the unit subtracts from its xsums without an activation;
-        each lies in the accumulator's range, so it takes no more bits than the accumulator."""
+        """(MH,) integers C * N[c] by which the unit's xsums exceed the dot products; each lies
+        in the accumulator's range, so its negation (a start value) takes no more bits than it."""
         return xsum_offsets(model.get_initializer(self.onnx_node.input[1]), self.get_input_datatype(0))
 
     def rom_thresholds(self, model) -> np.ndarray:
@@ -218,12 +217,6 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
             (code_dir / name).write_text(text)
         return list(files)
 
-    @staticmethod
-    def _rom_attr(style: str) -> str:
-        if style in ROM_STYLES:
-            return f'(* rom_style = "{style}" *) '
-        return ""
-
     def _weights_rom(self, model, top: str, p: dict) -> str:
         words = self.rom_weights(model)
         depth, width = words.shape
@@ -237,37 +230,14 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         return generated_header(self, f"{top}_weights: weight ROM of {top} ({depth} x {width} bits)") + f"""//
 // Word nf*SF+sf, bit p*SIMD+i: 1 where weight[sf*SIMD+i][nf*PE+p] = +1, 0 where it is -1.
 // ram_style={style}: {"rom_style " + style if style in ROM_STYLES else "no rom_style attribute (the tool decides)"}.
-""" + self._rom_module(f"{top}_weights", width, depth, lines, style)
-
-    def _rom_module(self, name: str, width: int, depth: int, lines: list[str], style: str) -> str:
-        """A ROM of ``depth`` words filled by the ``rom[addr] = ...`` lines, read latency one cycle."""
-        aw = _clog2(max(depth, 2))
-        return f"""// Read latency one cycle (data <= rom[addr] when en).
-
-module {name} (
-    input clk,
-    input en,
-    input [{aw - 1}:0] addr,
-    output reg [{width - 1}:0] data
-);
-    {self._rom_attr(style)}reg [{width - 1}:0] rom [0:{depth - 1}];
-
-    initial begin
-{chr(10).join(lines)}
-    end
-
-    always @(posedge clk) begin
-        if (en) data <= rom[addr];
-    end
-endmodule
-"""
+""" + rom_module(f"{top}_weights", width, depth, lines, style)
 
     @staticmethod
     def _channel_rom_name(p: dict) -> str:
-        return "offsets" if p["NO_ACT"] else "thresholds"
+        return "starts" if p["NO_ACT"] else "thresholds"
 
     def _channel_rom(self, model, top: str, p: dict) -> str:
-        """The ROM on mvu_bipolar's threshold port: NF words of PE channels' thresholds or offsets."""
+        """The ROM on mvu_bipolar's threshold port: NF words of PE channels' thresholds or start values."""
         thr = self.rom_channel_table(model)
         kind = self._channel_rom_name(p)
         pe, tw, steps = p["PE"], p["THR_W"], p["NSTEPS"]
@@ -283,11 +253,13 @@ endmodule
                 v |= (int(t) & mask) << (idx * tw)
             return v
 
-        head = generated_header(self, f"{top}_{kind}: {kind[:-1]} ROM of {top} ({nf} x {width} bits)")
+        what = "accumulator start" if p["NO_ACT"] else "threshold"
+        head = generated_header(self, f"{top}_{kind}: {what} ROM of {top} ({nf} x {width} bits)")
         if p["NO_ACT"]:
             layout = (
-                f"//\n// Word nf holds channel nf*PE+p's offset C * N (C = {xsum_c(self.get_input_datatype(0))}, N its number of -1\n"
-                f"// weights), {tw}-bit two's complement, in bits [p*{tw} +: {tw}]; output = xsum - offset.\n"
+                f"//\n// Word nf holds channel nf*PE+p's accumulator start -C * N (C = {xsum_c(self.get_input_datatype(0))}, N its number\n"
+                f"// of -1 weights), {tw}-bit two's complement, in bits [p*{tw} +: {tw}]: the accumulator\n"
+                f"// then ends at the dot product (it sums x where a weight is +1, ~x = -x + C where -1).\n"
             )
         else:
             layout = (
@@ -318,7 +290,7 @@ endmodule
                 lines.append(f"        // channel {f * pe + q}: {' '.join(map(str, rows[q]))}")
             lines.append(f"        rom[{f}] = {width}'h{word(rows):0{digits}x};")
         style = self.get_nodeattr("ram_style_thresholds")
-        return head + layout + f"// ram_style_thresholds={style}.\n" + self._rom_module(
+        return head + layout + f"// ram_style_thresholds={style}.\n" + rom_module(
             f"{top}_{kind}", width, nf, lines, style)
 
     def _wrapper(self, top: str, p: dict) -> str:
@@ -337,7 +309,7 @@ endmodule
         kind = self._channel_rom_name(p)
         thr_inst = f"    {top}_{kind} {kind} (.clk(ap_clk), .en(t_en), .addr(t_addr), .data(t_data));\n"
         header = generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
-// Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight and {kind[:-1]} ROMs.
+// Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight and {"start value" if p["NO_ACT"] else "threshold"} ROMs.
 // in0_V: {p["SIMD"]} x {self.get_input_datatype(0).name} per beat, {p["MW"] // p["SIMD"]} beats per vector;
 // out0_V: {p["PE"]} x {self.get_output_datatype().name} per beat, {p["MH"] // p["PE"]} beats per vector.
 

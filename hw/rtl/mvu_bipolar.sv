@@ -14,8 +14,9 @@
 // N[c] the number of -1 weights of channel c: a constant per channel. The generator takes it
 // out where it costs nothing: with an activation it adds C * N[c] to channel c's thresholds
 // (acc >= T  <=>  xsum >= T + C * N[c]); without one, the ROM on the threshold port holds
-// OFS[c] = C * N[c] and the output is xsum - OFS[c]. (An earlier form, 2 * (sum where W = +1) -
-// (sum of all lanes), needed the sum of all lanes besides the PEs' sums and a subtractor per PE.)
+// -C * N[c], the value channel c's accumulator starts from instead of 0, so it ends at acc[c].
+// (An earlier form, 2 * (sum where W = +1) - (sum of all lanes), needed the sum of all lanes
+// besides the PEs' sums and a subtractor per PE.)
 //
 // Folding, as FINN's MVAU: SIMD input elements per beat, SF = MW/SIMD beats per vector; PE
 // output channels per output beat, NF = MH/PE beats per vector. One (nf, sf) fold issues per
@@ -26,8 +27,10 @@
 // Memories live outside this module (they are generated per layer): the weight ROM word at
 // address nf*SF+sf holds bit p*SIMD+i = 1 for W[sf*SIMD+i][nf*PE+p] = +1; the threshold ROM
 // word at address nf holds channel nf*PE+p's thresholds T + C * N (THR_W-bit two's complement)
-// in bits [(p*NSTEPS+k)*THR_W +: THR_W], or with NO_ACT its offset C * N in bits
-// [p*THR_W +: THR_W] (NSTEPS = 1). Both ROMs are read with one cycle of latency.
+// in bits [(p*NSTEPS+k)*THR_W +: THR_W], or with NO_ACT its accumulator start -C * N in bits
+// [p*THR_W +: THR_W] (NSTEPS = 1). Both ROMs are read with one cycle of latency: the
+// thresholds when a neuron fold's accumulators are done, the start values when its first
+// input fold is issued (they travel down the adder trees beside the fold).
 //
 // Back-pressure: the datapath never stalls. A fold that completes an output beat is only
 // issued while a credit is free (beats in flight or waiting in the output FIFO < FIFO_DEPTH),
@@ -75,8 +78,8 @@ module mvu_bipolar #(
     output logic [WAW-1:0]                w_addr,
     input  logic [PE*SIMD-1:0]            w_data,
 
-    // threshold (NO_ACT = 0) or offset (NO_ACT = 1) ROM read port: t_data = ROM[t_addr] one
-    // cycle after t_en
+    // threshold (NO_ACT = 0) or accumulator start (NO_ACT = 1) ROM read port: t_data =
+    // ROM[t_addr] one cycle after t_en
     output logic                          t_en,
     output logic [TAW-1:0]                t_addr,
     input  logic [PE*NSTEPS*THR_W-1:0]    t_data
@@ -94,6 +97,8 @@ module mvu_bipolar #(
     localparam int SUM_W = $clog2(CW * MAG + 1) + (IN_SIGNED ? 1 : 0) + $clog2(NCH);
     localparam int CMP_W = ACC_W > THR_W ? ACC_W : THR_W;
     localparam int CNT_W = $clog2(NSTEPS) + 1;
+    // sideband down each PE's adder tree: valid, first and last fold, and (NO_ACT) the start value
+    localparam int START_W = NO_ACT ? ACC_W : 1;
     // cycles from issuing a fold to its beat in the FIFO (see the stages below)
     localparam int TREE_LAT = 1 + ($clog2(NCH) + REG_EVERY - 1) / REG_EVERY;
     localparam int CNT_LAT = ($clog2(NSTEPS) + REG_EVERY - 1) / REG_EVERY;
@@ -158,7 +163,7 @@ module mvu_bipolar #(
         last_s1 <= last_sf;
     end
 
-    // ---- stage 2: masked sums over SIMD (pipelined); tags ride along the shared sum ------
+    // ---- stage 2: the PEs' sums over SIMD (pipelined), tags riding along -----------------
     // the fold as bit planes (a wiring permutation): bit k of lane i at k*SIMD + i
     logic [IN_W*SIMD-1:0] planes_s1;
     for (genvar k = 0; k < IN_W; k++) begin : g_plane
@@ -168,22 +173,36 @@ module mvu_bipolar #(
     end
 
     logic [SUM_W-1:0] xsum [PE];
+    logic [ACC_W-1:0] start_t [PE];  // what each accumulator starts from at a first fold
     logic v_t, first_t, last_t;
 
     for (genvar p = 0; p < PE; p++) begin : g_pe_tree
-        // every PE's tree carries the tags; PE 0's are used (the others are optimized away)
+        // the start value read for this fold (NO_ACT), or a constant 0 the synthesis removes
+        logic [START_W-1:0] start_s1;
+        if (NO_ACT) begin : g_start
+            if (THR_W == ACC_W) begin : g_full
+                assign start_s1 = t_data[p*THR_W +: THR_W];
+            end else begin : g_sext  // the generator keeps THR_W <= ACC_W
+                assign start_s1 = ACC_W'($signed(t_data[p*THR_W +: THR_W]));
+            end
+        end else begin : g_zero
+            assign start_s1 = '0;
+        end
+        // every PE's tree carries the control tags; PE 0's are used (the others are removed)
         /* verilator lint_off UNUSEDSIGNAL */
-        logic [2:0] tag;
+        logic [2:0] ctl;
+        logic [START_W-1:0] start;
         /* verilator lint_on UNUSEDSIGNAL */
         mvu_masked_sum #(
-            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY), .TAG_W(3),
-            .XNOR(1'b1)
+            .N(SIMD), .IN_W(IN_W), .SIGNED(IN_SIGNED), .CHUNK(CHUNK), .REG_EVERY(REG_EVERY),
+            .TAG_W(3 + START_W), .XNOR(1'b1)
         ) u_xsum (
             .clk(ap_clk), .rst_n(ap_rst_n), .in_planes(planes_s1), .in_mask(w_data[p*SIMD +: SIMD]),
-            .in_tag({v_s1, first_s1, last_s1}), .out_sum(xsum[p]), .out_tag(tag)
+            .in_tag({start_s1, v_s1, first_s1, last_s1}), .out_sum(xsum[p]), .out_tag({start, ctl})
         );
+        assign start_t[p] = NO_ACT ? ACC_W'(start) : '0;
     end
-    assign {v_t, first_t, last_t} = g_pe_tree[0].tag;
+    assign {v_t, first_t, last_t} = g_pe_tree[0].ctl;
 
     // ---- stage 3: accumulate over the SF input folds -------------------------------------
     function automatic logic [ACC_W-1:0] widen(input logic [SUM_W-1:0] s);
@@ -193,18 +212,18 @@ module mvu_bipolar #(
         else return ACC_W'(s);
     endfunction
 
-    logic [ACC_W-1:0] acc [PE];  // xsum over the folds so far
+    logic [ACC_W-1:0] acc [PE];  // start value + xsum over the folds so far
     logic acc_v;
 
     always_ff @(posedge ap_clk) begin
         if (v_t) begin
-            for (int p = 0; p < PE; p++) acc[p] <= (first_t ? '0 : acc[p]) + widen(xsum[p]);
+            for (int p = 0; p < PE; p++) acc[p] <= (first_t ? start_t[p] : acc[p]) + widen(xsum[p]);
         end
         if (!ap_rst_n) acc_v <= 1'b0;
         else acc_v <= v_t && last_t;
     end
 
-    // ---- stage 4: the finished xsums, held while the threshold / offset word is read ------
+    // ---- stage 4: the finished sums, held while the threshold word is read ----------------
     logic [ACC_W-1:0] dot [PE];
     logic dot_v;
 
@@ -218,38 +237,29 @@ module mvu_bipolar #(
     logic [PE*OUT_W-1:0] result;
     logic result_v;
 
-    // the threshold / offset word for neuron fold nf is read while its accumulators settle, so
-    // it arrives together with the xsums
-    logic [NFW-1:0] t_nf;
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) t_nf <= '0;
-        else if (acc_v) t_nf <= (t_nf == NFW'(NF - 1)) ? '0 : t_nf + 1'b1;
-    end
-    assign t_en = acc_v;
-    assign t_addr = TAW'(t_nf);
-
     if (NO_ACT) begin : g_no_act
+        // the start values of neuron fold nf are read as its first input fold is issued, and
+        // arrive beside that fold (stage 1)
+        assign t_en = issue && (sf == '0);
+        assign t_addr = TAW'(nf);
         for (genvar p = 0; p < PE; p++) begin : g_out
-            // acc = xsum - OFS, modulo 2^ACC_W (exact: acc fits ACC_W); the generator keeps
-            // THR_W <= ACC_W (every offset lies in the accumulator's range)
-            logic [ACC_W-1:0] ofs;
-            /* verilator lint_off UNUSEDSIGNAL */  // bits above OUT_W when the output is narrower
-            logic [ACC_W-1:0] dot_acc;
-            /* verilator lint_on UNUSEDSIGNAL */
-            if (THR_W == ACC_W) begin : g_ofs_full
-                assign ofs = t_data[p*THR_W +: ACC_W];
-            end else begin : g_ofs_sext
-                assign ofs = ACC_W'($signed(t_data[p*THR_W +: THR_W]));
-            end
-            assign dot_acc = dot[p] - ofs;
             if (OUT_W > ACC_W) begin : g_sext
-                assign result[p*OUT_W +: OUT_W] = {{(OUT_W - ACC_W){dot_acc[ACC_W-1]}}, dot_acc};
+                assign result[p*OUT_W +: OUT_W] = {{(OUT_W - ACC_W){dot[p][ACC_W-1]}}, dot[p]};
             end else begin : g_low
-                assign result[p*OUT_W +: OUT_W] = dot_acc[OUT_W-1:0];
+                assign result[p*OUT_W +: OUT_W] = dot[p][OUT_W-1:0];
             end
         end
         assign result_v = dot_v;
     end else begin : g_act
+        // the threshold word for neuron fold nf is read while its accumulators settle, so it
+        // arrives together with the sums
+        logic [NFW-1:0] t_nf;
+        always_ff @(posedge ap_clk) begin
+            if (!ap_rst_n) t_nf <= '0;
+            else if (acc_v) t_nf <= (t_nf == NFW'(NF - 1)) ? '0 : t_nf + 1'b1;
+        end
+        assign t_en = acc_v;
+        assign t_addr = TAW'(t_nf);
 
         logic [NSTEPS-1:0] above [PE];  // bit k: T[k] <= acc
         // one generate block per PE: a procedural loop over PE x NSTEPS (16 x 255 for an 8-bit

@@ -31,7 +31,8 @@ from common.yamlfile import read_yaml
 COEFFICIENTS_FILE = Path(__file__).with_name("mvau_bipolar_cost.yaml")
 DWC_COEFFICIENTS_FILE = Path(__file__).with_name("stream_width_convert_cost.yaml")
 FIFO_COEFFICIENTS_FILE = Path(__file__).with_name("stream_fifo_cost.yaml")
-FEATURES = ("const", "lanes", "accumulators", "comparators", "rom")
+FEATURES = ("const", "lanes", "accumulators", "comparators", "rom", "rom_shallow")
+SHALLOW_ROM_WORDS = 8  # a weight ROM this shallow in LUTs: each bit a function of <= 3 address bits
 DWC_FEATURES = ("const", "mux", "slots")
 FIFO_FEATURES = ("const", "bits")
 
@@ -85,14 +86,21 @@ def rom_luts_per_bit(depth: int) -> int:
 
 
 def features(s: MvauShape, style: str) -> dict[str, float]:
-    """The counts the model is linear in. ``style``: "block" or "distributed" weight memory."""
+    """The counts the model is linear in. ``style``: "block" or "distributed" weight memory.
+    A shallow ROM in LUTs is a feature of its own: its bits merge into the LUTs of the sums they
+    feed (yosys: zcu104's 24 x 216-lane layer with a 4-word ROM, 20,090 LUT where one LUT per ROM
+    bit would add 5,184)."""
+    in_luts = style != "block"
+    shallow = s.depth <= SHALLOW_ROM_WORDS
     return {
         "const": 1.0,
-        # masked input bits into PE + 1 adder trees (the PEs' and the shared sum of all lanes)
-        "lanes": float((s.pe + 1) * s.simd * s.in_bits),
-        "accumulators": float((s.pe + 1) * s.acc_bits + s.pe * s.out_bits),
+        # input bits, each kept or inverted by its weight, into the PE adder trees
+        "lanes": float(s.pe * s.simd * s.in_bits),
+        # the PE accumulators and the output FIFO
+        "accumulators": float(s.pe * s.acc_bits + s.pe * s.out_bits),
         "comparators": 0.0 if s.no_act else float(s.pe * s.nsteps * s.acc_bits),
-        "rom": 0.0 if style == "block" else float(s.width * rom_luts_per_bit(s.depth)),
+        "rom": float(s.width * rom_luts_per_bit(s.depth)) if in_luts and not shallow else 0.0,
+        "rom_shallow": float(s.width) if in_luts and shallow else 0.0,
     }
 
 

@@ -30,6 +30,9 @@ def project_rtl_for() -> dict[str, type]:
         # FINN specializes its width converter to finn-rtllib's (StreamingDataWidthConverter_rtl)
         "StreamingDataWidthConverter_rtl": "StreamWidthConverter_rtl",
         "StreamingDataWidthConverter_hls": "StreamWidthConverter_rtl",
+        # where a table in block RAM beats FINN's comparators (ThresholdTable_rtl.unsupported_reason)
+        "Thresholding_rtl": "ThresholdTable_rtl",
+        "Thresholding_hls": "ThresholdTable_rtl",
     }
     return {hls: PROJECT_RTL_OPS[rtl] for hls, rtl in names.items() if rtl in PROJECT_RTL_OPS}
 

@@ -30,6 +30,7 @@ def finn(tmp_path_factory):
     import hw.custom_op.globalaccpool_rtl  # noqa: F401
     import hw.custom_op.labelselect_rtl  # noqa: F401
     import hw.custom_op.streamwidthconverter_rtl  # noqa: F401
+    import hw.custom_op.thresholdtable_rtl  # noqa: F401
 
 
 def one_node_model(op_type: str, inputs, outputs, **attrs):
