@@ -10,7 +10,8 @@ the report and a user's own steps read it, as FINN's own steps do:
   folding_config.json, folding.json PE / SIMD for the board (flows.folding): FINN's ApplyConfig
                                     format, and the per-layer estimates behind it
   report/estimate_*.json, estimates.json   FINN's step_generate_estimate_reports
-  project_rtl.json                  the layers left in HLS where this project has no RTL
+  project_rtl.json                  the layers left in HLS where this project has no RTL, and
+                                    the finn-rtllib layers kept where its own would not pay
   codegen.json                      what FINN's step_hw_codegen wrote per layer
   synthesis.json, synth/            the yosys estimate of the generated RTL
   report.{json,md,png}              the build report (flows/report.py)
@@ -115,7 +116,7 @@ def step_wrn_project_rtl(model, cfg):
     model = model.transform(GiveUniqueNodeNames())
     swap = UseProjectRTL(cfg.wrn_hw_backend)
     model = model.transform(swap)
-    write_json(out_path(cfg, "project_rtl.json"), {"kept_hls": swap.kept})
+    write_json(out_path(cfg, "project_rtl.json"), {"kept_hls": swap.kept, "kept_finn_rtl": swap.kept_finn_rtl})
     return model
 
 

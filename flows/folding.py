@@ -57,7 +57,7 @@ class LayerEstimate:
     BRAM36: float
     DSP: float
     URAM: float
-    model: str = "finn"  # whose estimate: "finn", "rtl" or "fifo" (hw.synth.cost_model)
+    model: str = "finn"  # whose estimate: "finn", "rtl", "fifo" (hw.synth.cost_model) or "table"
     ram_style: str | None = None  # weight memory of an RTL MVAU
     finn_LUT: float | None = None  # FINN's own LUT figure, where LUT is another (model "rtl", or scaled)
 
@@ -116,10 +116,13 @@ def weight_style(inst) -> str:
     return DISTRIBUTED if inst.get_nodeattr("ram_style") == DISTRIBUTED else BLOCK
 
 
-def layer_estimates(model: ModelWrapper, fpga_part: str,
-                    rtl_mvaus: frozenset[str] = frozenset()) -> list[LayerEstimate]:
+def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[str] = frozenset(),
+                    project_rtl: bool | None = None) -> list[LayerEstimate]:
     """The cycle and resource estimate of every hardware layer, in graph order: FINN's, and for
-    the MVAUs named in ``rtl_mvaus`` this project's RTL cost model."""
+    the MVAUs named in ``rtl_mvaus`` this project's RTL cost model. ``project_rtl`` (default:
+    whether there are RTL MVAUs): the flow builds this project's RTL, so the width converters,
+    thresholding tables and FIFOs are costed as it builds them."""
+    project_rtl = bool(rtl_mvaus) if project_rtl is None else project_rtl
     from qonnx.custom_op.registry import getCustomOp
 
     from hw.custom_op.thresholdtable_rtl import ThresholdTable_rtl, table_bram36, table_folds, table_luts
@@ -139,7 +142,7 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
                                         model="rtl", ram_style=style, finn_LUT=float(res.get("LUT", 0))))
             continue
         finn_luts = float(res.get("LUT", 0))
-        if rtl_mvaus and node.op_type == "Thresholding_rtl" and ThresholdTable_rtl.unsupported_reason(model, node) is None:
+        if project_rtl and node.op_type == "Thresholding_rtl" and ThresholdTable_rtl.unsupported_reason(model, node) is None:
             # hw.transformation.UseProjectRTL makes it a table lookup: its tables in block RAM
             odt = inst.get_output_datatype().bitwidth()
             layers.append(LayerEstimate(**common, LUT=table_luts(inst.get_nodeattr("PE"), odt),
@@ -149,16 +152,16 @@ def layer_estimates(model: ModelWrapper, fpga_part: str,
             continue
         # this project's RTL flow: width converters by their model, other layers FINN's figure
         # scaled to yosys' count (cost model data)
-        if rtl_mvaus and node.op_type.startswith("StreamingDataWidthConverter"):
+        if project_rtl and node.op_type.startswith("StreamingDataWidthConverter"):
             luts = round(predict_dwc_luts(inst.get_instream_width(), inst.get_outstream_width()))
-        elif rtl_mvaus:
+        elif project_rtl:
             luts = round(scaled_finn_luts(node.op_type, finn_luts))
         else:
             luts = finn_luts
         layers.append(LayerEstimate(**common, LUT=luts, BRAM36=float(res.get("BRAM_18K", 0)) / 2,
                                     DSP=float(res.get("DSP", 0)), URAM=float(res.get("URAM", 0)),
-                                    finn_LUT=finn_luts if rtl_mvaus else None))
-    if rtl_mvaus:
+                                    finn_LUT=finn_luts if project_rtl else None))
+    if project_rtl:
         layers.append(stream_fifos_estimate(model))
     return layers
 

@@ -31,7 +31,7 @@ from common.yamlfile import read_yaml
 COEFFICIENTS_FILE = Path(__file__).with_name("mvau_bipolar_cost.yaml")
 DWC_COEFFICIENTS_FILE = Path(__file__).with_name("stream_width_convert_cost.yaml")
 FIFO_COEFFICIENTS_FILE = Path(__file__).with_name("stream_fifo_cost.yaml")
-FEATURES = ("const", "lanes", "accumulators", "comparators", "rom", "rom_shallow")
+FEATURES = ("const", "lanes", "accumulators", "comparators", "rom", "rom_shallow", "replay")
 SHALLOW_ROM_WORDS = 8  # a weight ROM this shallow in LUTs: each bit a function of <= 3 address bits
 DWC_FEATURES = ("const", "mux", "slots")
 FIFO_FEATURES = ("const", "bits")
@@ -101,6 +101,9 @@ def features(s: MvauShape, style: str) -> dict[str, float]:
         "comparators": 0.0 if s.no_act else float(s.pe * s.nsteps * s.acc_bits),
         "rom": float(s.width * rom_luts_per_bit(s.depth)) if in_luts and not shallow else 0.0,
         "rom_shallow": float(s.width) if in_luts and shallow else 0.0,
+        # the input fold buffer replayed for the neuron folds after the first (LUT RAM of SF words
+        # and the stream / buffer multiplexer in front of the sums), none when NF = 1
+        "replay": float(s.simd * s.in_bits * math.ceil(s.mw // s.simd / 32)) if s.mh > s.pe else 0.0,
     }
 
 

@@ -38,8 +38,9 @@ def project_rtl_for() -> dict[str, type]:
 
 
 class UseProjectRTL(Transformation):
-    """Replace supported ``*_hls`` nodes by the project's RTL ops; ``kept`` records the nodes
-    left as HLS and why (one line each)."""
+    """Replace supported ``*_hls`` nodes (and FINN RTL layers where this project's does better)
+    by the project's RTL ops; ``kept`` records the nodes left as HLS and why (one line each),
+    ``kept_finn_rtl`` the finn-rtllib layers left as they are and why."""
 
     def __init__(self, backend: str = "rtl"):
         super().__init__()
@@ -47,6 +48,7 @@ class UseProjectRTL(Transformation):
             raise ValueError(f"backend must be 'rtl' or 'hls', got {backend!r}")
         self.backend = backend
         self.kept: dict[str, str] = {}
+        self.kept_finn_rtl: dict[str, str] = {}
 
     def apply(self, model):
         if self.backend == "hls":
@@ -60,7 +62,10 @@ class UseProjectRTL(Transformation):
                 continue
             reason = cls.unsupported_reason(model, node)
             if reason:
-                self.kept[node.name] = f"{node.op_type} kept: {reason}"
+                if node.op_type.endswith("_hls"):
+                    self.kept[node.name] = f"{node.op_type} kept: {reason}"
+                else:  # a finn-rtllib layer where this project's would not pay (few thresholds)
+                    self.kept_finn_rtl[node.name] = f"{node.op_type} kept: {reason}"
                 continue
             keep = set(cls(node).get_nodeattr_types())
             for attr in [a for a in node.attribute if a.name not in keep]:

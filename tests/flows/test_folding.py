@@ -63,6 +63,22 @@ def test_per_channel_thresholds_keep_finns_estimate():
     assert (est.LUT, est.BRAM36) == (res.get("LUT", 0), res.get("BRAM_18K", 0) / 2)
 
 
+@pytest.mark.parametrize("rows,pe,model,bram36", [(1, 4, "table", 8.0), (1, 1, "table", 2.0), (CHANNELS, 4, "finn", 0.0)])
+def test_thresholdings_that_become_tables_are_estimated_by_their_tables(rows, pe, model, bram36):
+    """In this project's RTL flow a Thresholding_rtl that ThresholdTable_rtl takes over costs its
+    tables: INT13 in, 8 bits out, 8,192 x 8 bits per lane = 2 BRAM36 (8K x 2 halves), one table
+    per lane when the thresholds are shared; per-channel thresholds on 48 folds would be 96
+    BRAM36 a lane, so FINN's layer stays and so does its estimate."""
+    from flows.folding import layer_estimates
+
+    m, op = thresholding_rtl(CHANNELS, pe, rows)
+    est = layer_estimates(m, "xc7z020clg400-1", project_rtl=True)[0]  # then the FIFOs row
+    assert est.model == model and est.BRAM36 == bram36
+    if model == "table":
+        assert est.LUT < 60 < est.finn_LUT
+    assert est.cycles == op.get_exp_cycles()
+
+
 def mvau_hls(mw: int, mh: int, pixels: int = 4, out: str = "UINT2", layers: list[tuple[int, int, int, int]] = ()):
     """MVAU_hls of bipolar weights on UINT2 inputs, with thresholds (out UINT2) or without (out
     INT32), over ``pixels`` input vectors: one (mw x mh, PE = SIMD = 1), or with ``layers`` one
