@@ -19,9 +19,9 @@ from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from flows.float_tail import float_tail_of
 from flows.graph import HW_LAYERS, LoweringError, base_op
 from flows.streamline import check_streamlined, streamline_body, streamline_head, tidy
+from flows.transformation.accumulators import NarrowAccumulatorOutputs
 from flows.transformation.binary import BipolarActivationToInt2, RequireBinaryConvs
 from flows.transformation.float_tail import SplitAtLastIntegerTensor, SplitFloatTail
-from flows.transformation.accumulators import NarrowAccumulatorOutputs
 from flows.transformation.integer_adds import NarrowIntegerAdds
 from flows.transformation.integer_input import InputToNHWC, IntegerInput
 from flows.transformation.pooling import (

@@ -254,10 +254,11 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
             return v
 
         what = "accumulator start" if p["NO_ACT"] else "threshold"
+        c = xsum_c(self.get_input_datatype(0))
         head = generated_header(self, f"{top}_{kind}: {what} ROM of {top} ({nf} x {width} bits)")
         if p["NO_ACT"]:
             layout = (
-                f"//\n// Word nf holds channel nf*PE+p's accumulator start -C * N (C = {xsum_c(self.get_input_datatype(0))}, N its number\n"
+                f"//\n// Word nf holds channel nf*PE+p's accumulator start -C * N (C = {c}, N its number\n"
                 f"// of -1 weights), {tw}-bit two's complement, in bits [p*{tw} +: {tw}]: the accumulator\n"
                 f"// then ends at the dot product (it sums x where a weight is +1, ~x = -x + C where -1).\n"
             )
@@ -266,7 +267,7 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
                 f"//\n// Word nf holds channel nf*PE+p's {steps} thresholds, {tw}-bit two's complement, element\n"
                 f"// (p, k) in bits [(p*{steps}+k)*{tw} +: {tw}]; output = ActVal + #(thresholds <= xsum).\n"
                 f"// Thresholds were rounded up to integers, raised by the channel's offset C * N\n"
-                f"// (C = {xsum_c(self.get_input_datatype(0))}, N its number of -1 weights) and clipped to the xsum's reach.\n"
+                f"// (C = {c}, N its number of -1 weights) and clipped to the xsum's reach.\n"
             )
         if (thr == thr[0]).all():  # every channel has the same values: a constant, no memory
             return head + layout + f"""// All channels have the same {kind}: {' '.join(map(str, thr[0]))}
@@ -309,7 +310,7 @@ endmodule
         kind = self._channel_rom_name(p)
         thr_inst = f"    {top}_{kind} {kind} (.clk(ap_clk), .en(t_en), .addr(t_addr), .data(t_data));\n"
         header = generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
-// Bipolar-weight MVAU: mvu_bipolar (hw/rtl) with this node's weight and {"start value" if p["NO_ACT"] else "threshold"} ROMs.
+// Bipolar-weight MVAU: mvu_bipolar (hw/rtl), this node's weight and {kind[:-1].replace("start", "start value")} ROMs.
 // in0_V: {p["SIMD"]} x {self.get_input_datatype(0).name} per beat, {p["MW"] // p["SIMD"]} beats per vector;
 // out0_V: {p["PE"]} x {self.get_output_datatype().name} per beat, {p["MH"] // p["PE"]} beats per vector.
 

@@ -180,8 +180,9 @@ class ThresholdTable_rtl(Thresholding, ProjectRTLBackend):
             "t_en": "t_en", "t_addr": "t_addr", "t_data": "t_data",
         })
         header = generated_header(self, f"{top}: top of {self.onnx_node.name}, FINN stream ports") + f"""//
-// Multi-threshold by table lookup: threshold_table (hw/rtl) with {"one table shared by" if shared else "a table for each of"}
-// the {pe} lanes. in0_V: {pe} x {idt.name} per beat; out0_V: {pe} x {odt.name} per beat, {ch // pe} beats per pixel.
+// Multi-threshold by table lookup: threshold_table (hw/rtl) with
+// {"one table shared by" if shared else "a table for each of"} the {pe} lanes.
+// in0_V: {pe} x {idt.name} per beat; out0_V: {pe} x {odt.name} per beat, {ch // pe} beats per pixel.
 
 """
         body = f"""    wire t_en;

@@ -63,7 +63,8 @@ def test_per_channel_thresholds_keep_finns_estimate():
     assert (est.LUT, est.BRAM36) == (res.get("LUT", 0), res.get("BRAM_18K", 0) / 2)
 
 
-@pytest.mark.parametrize("rows,pe,model,bram36", [(1, 4, "table", 8.0), (1, 1, "table", 2.0), (CHANNELS, 4, "finn", 0.0)])
+@pytest.mark.parametrize("rows,pe,model,bram36",
+                         [(1, 4, "table", 8.0), (1, 1, "table", 2.0), (CHANNELS, 4, "finn", 0.0)])
 def test_thresholdings_that_become_tables_are_estimated_by_their_tables(rows, pe, model, bram36):
     """In this project's RTL flow a Thresholding_rtl that ThresholdTable_rtl takes over costs its
     tables: INT13 in, 8 bits out, 8,192 x 8 bits per lane = 2 BRAM36 (8K x 2 halves), one table
