@@ -427,12 +427,15 @@ def search_folding(model: ModelWrapper, board: Board, margin: float = DEFAULT_MA
 
 
 def search_limit(result: FoldingResult, trials: list[dict]) -> str:
-    """One line: what stops the search from a faster design than ``result``."""
-    if result.target_cycles == 1:
+    """One line: what stops the search from a faster design than ``result``: the nearest faster
+    trial that did not fit, else the slowest layer of a fully unfolded design. (Target 1 alone
+    is not "fully unfolded": under a SIMD cap FINN's SetFolding relaxes the target to the capped
+    layers' cycles and folds the others to match, so a faster trial of a larger cap may exist.)"""
+    faster = [t for t in trials if not t["fits"] and t["max_cycles"] < result.max_cycles]
+    if not faster and result.target_cycles == 1:
         slowest = max(result.layers, key=lambda la: la.cycles)
         return (f"fully unfolded: {slowest.name} ({slowest.op_type}) at {slowest.cycles:,} cycles per frame "
                 "is the slowest layer with every PE / SIMD at its maximum")
-    faster = [t for t in trials if not t["fits"] and t["max_cycles"] < result.max_cycles]
     if not faster:
         return "no faster folding was found by SetFolding's targets"
     nearest = max(faster, key=lambda t: t["max_cycles"])
