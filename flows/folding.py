@@ -395,7 +395,7 @@ def wwidth_candidates(model: ModelWrapper, mvau_wwidth_max: int, rtl: frozenset[
     """The SIMD caps to search with. FINN's SetFolding raises an MVAU's SIMD up to
     mvau_wwidth_max / weight bits before its PE; that cap exists for FINN's weight stream. When
     every MVAU is an RTL one (weights in a ROM), larger caps are tried too (doubling up to the
-    widest MW): a small cap and many PEs share mvu_bipolar's sum-of-inputs tree best, a large one
+    widest MW): a small cap and many PEs share the input fold's replay buffer best, a large one
     lets the stage-1 layers of a big board reach the input stream's rate (with SIMD at 36 and
     PE = MH, a 3x3x48 conv on 28x28 pixels needs 9,408 cycles)."""
     from qonnx.custom_op.registry import getCustomOp
