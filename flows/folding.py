@@ -142,8 +142,8 @@ def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[st
                                         model="rtl", ram_style=style, finn_LUT=float(res.get("LUT", 0))))
             continue
         finn_luts = float(res.get("LUT", 0))
-        as_table = node.op_type == "Thresholding_rtl" and ThresholdTable_rtl.unsupported_reason(model, node) is None
-        if project_rtl and as_table:
+        if project_rtl and node.op_type == "Thresholding_rtl" and (
+                ThresholdTable_rtl.unsupported_reason(model, node) is None):
             # hw.transformation.UseProjectRTL makes it a table lookup: its tables in block RAM
             odt = inst.get_output_datatype().bitwidth()
             layers.append(LayerEstimate(**common, LUT=table_luts(inst.get_nodeattr("PE"), odt),

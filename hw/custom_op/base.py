@@ -33,11 +33,16 @@ def generated_header(op, what: str) -> str:
 ROM_STYLES = {"block", "distributed"}  # "auto": no attribute, the synthesis tool decides
 
 
+def clog2(n: int) -> int:
+    """Verilog's $clog2 for n >= 1."""
+    return (n - 1).bit_length()
+
+
 def rom_module(name: str, width: int, depth: int, lines: list[str], style: str) -> str:
     """A generated ROM module: ``depth`` words of ``width`` bits filled by the ``rom[addr] = ...``
     ``lines``, read latency one cycle, with the rom_style attribute yosys and Vivado both honour
     (none for "auto")."""
-    aw = max(1, (max(depth, 2) - 1).bit_length())
+    aw = clog2(max(depth, 2))
     attr = f'(* rom_style = "{style}" *) ' if style in ROM_STYLES else ""
     return f"""// Read latency one cycle (data <= rom[addr] when en).
 

@@ -23,16 +23,11 @@ from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
 from qonnx.core.datatype import DataType
 from qonnx.util.basic import calculate_matvec_accumulator_range
 
-from hw.custom_op.base import ROM_STYLES, ProjectRTLBackend, generated_header, rom_module
+from hw.custom_op.base import ROM_STYLES, ProjectRTLBackend, clog2, generated_header, rom_module
 from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
 MAX_INPUT_BITS = 8
-
-
-def _clog2(n: int) -> int:
-    """Verilog's $clog2 for n >= 1."""
-    return (n - 1).bit_length()
 
 
 def _signed_width(lo: int, hi: int) -> int:
@@ -243,7 +238,7 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         pe, tw, steps = p["PE"], p["THR_W"], p["NSTEPS"]
         nf = p["MH"] // pe
         width = pe * steps * tw
-        aw = _clog2(max(nf, 2))
+        aw = clog2(max(nf, 2))
         digits = (width + 3) // 4
         mask = (1 << tw) - 1
 
@@ -298,7 +293,7 @@ endmodule
         in_w, out_w = p["SIMD"] * p["IN_W"], p["PE"] * p["OUT_W"]
         in_pad, out_pad = self.get_instream_width_padded(0), self.get_outstream_width_padded(0)
         wmem = (p["MW"] // p["SIMD"]) * (p["MH"] // p["PE"])
-        waw, taw = _clog2(max(wmem, 2)), _clog2(max(p["MH"] // p["PE"], 2))
+        waw, taw = clog2(max(wmem, 2)), clog2(max(p["MH"] // p["PE"], 2))
         core = core_instance("mvu_bipolar", p, {
             "in_tdata": f"in0_V_TDATA[{in_w - 1}:0]", "in_tvalid": "in0_V_TVALID", "in_tready": "in0_V_TREADY",
             "out_tdata": "out_data", "out_tvalid": "out0_V_TVALID", "out_tready": "out0_V_TREADY",

@@ -20,7 +20,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 
 from hw.block_ram import bram36
-from hw.custom_op.base import ProjectRTLBackend, generated_header, rom_module
+from hw.custom_op.base import ProjectRTLBackend, clog2, generated_header, rom_module
 from hw.custom_op.registry import register
 from hw.custom_op.stream_wrapper_rtl import core_instance, tdata_output, wrapper_module
 
@@ -167,7 +167,7 @@ class ThresholdTable_rtl(Thresholding, ProjectRTLBackend):
             name = f"{top}_table" if shared else f"{top}_table_{p}"
             files[f"{name}.sv"] = self._table_rom(name, tables[p], p, shared, in_w)
             names.append(name)
-        taw = (max(nf, 2) - 1).bit_length() * (nf > 1) + in_w
+        taw = (clog2(nf) if nf > 1 else 0) + in_w  # threshold_table's TAW: {nf, x - min x}
         insts = "\n".join(
             f"    {names[0 if shared else p]} table_{p} (.clk(ap_clk), .en(t_en), "
             f".addr(t_addr[{(p + 1) * taw - 1}:{p * taw}]), .data(t_data[{(p + 1) * out_w - 1}:{p * out_w}]));"
