@@ -7,6 +7,9 @@ the report and a user's own steps read it, as FINN's own steps do:
 
   tail.onnx                         the float nodes after the accelerator's output (the host runs
                                     them; flows.float_tail), only where there are any
+  head.onnx                         the float nodes in front of the input quantizer (the host runs
+                                    them; flows.float_head), only where there are any
+  host.json                         what runs on the host, what the accelerator takes and gives
   folding_config.json, folding.json PE / SIMD for the board (flows.folding): FINN's ApplyConfig
                                     format, and the per-layer estimates behind it
   report/estimate_*.json, estimates.json   FINN's step_generate_estimate_reports
@@ -58,15 +61,38 @@ def _console():
 
 
 def step_wrn_save_float_tail(model, cfg):
-    """tail.onnx: the float tail the lowering cut off (before the dataflow partition drops the
-    metadata that carries it); an earlier build's tail.onnx is removed where there is none."""
-    tail, path = float_tail_of(model), out_path(cfg, "tail.onnx")
-    if tail is not None:
-        with atomic_path(path) as tmp:
-            tail.save(str(tmp))
-    elif path.exists():
-        path.unlink()
+    """The host's parts, saved before the dataflow partition drops the metadata that carries them:
+    tail.onnx (the float tail the lowering cut off, flows.float_tail), head.onnx (the float ops in
+    front of the input quantizer, flows.float_head), and host.json saying what runs where and
+    what the accelerator takes and gives. An earlier build's head / tail is removed where there
+    is none."""
+    from flows.build import load_model
+    from flows.float_head import describe_input, float_head_of
+
+    for name, part in (("tail.onnx", float_tail_of(model)), ("head.onnx", float_head_of(model))):
+        path = out_path(cfg, name)
+        if part is not None:
+            with atomic_path(path) as tmp:
+                part.save(str(tmp))
+        elif path.exists():
+            path.unlink()
+    write_json(out_path(cfg, "host.json"), {"input": describe_input(load_model(cfg.model_path), model),
+                                            "output": describe_output(model)})
     return model
+
+
+def describe_output(model) -> dict:
+    """The accelerator's output and what the host does with it (the float tail, if any)."""
+    oname = model.graph.output[0].name
+    tail = float_tail_of(model)
+    out = {"datatype": model.get_tensor_datatype(oname).name, "shape": list(model.get_tensor_shape(oname))}
+    if tail is None:
+        return {"accelerator_output": out, "tail": None,
+                "summary": f"the accelerator outputs {out['datatype']} {'x'.join(map(str, out['shape']))}; no host step"}
+    ops = [n.op_type for n in tail.graph.node]
+    return {"accelerator_output": out, "tail": "tail.onnx", "ops": ops,
+            "summary": f"the accelerator outputs {out['datatype']} {'x'.join(map(str, out['shape']))}; the host runs "
+                       f"the float tail (tail.onnx: {', '.join(ops)}) on it"}
 
 
 def step_wrn_fold(model, cfg):
@@ -191,7 +217,7 @@ def build_report(cfg) -> dict:
         "layers": layers,
         "summary": design_summary(layers, board.resources, folding["budget"], board.clock_mhz),
         "finn_estimate_reports": read_json(cfg, "estimates.json"), "codegen": codegen,
-        "synthesis": read_json(cfg, "synthesis.json"),
+        "synthesis": read_json(cfg, "synthesis.json"), "host": read_json(cfg, "host.json"),
         "vendor_steps": {"done": [], "stopped_at": cfg.wrn_vendor_stop, "reason": cfg.wrn_vendor_stop_reason},
     }
 

@@ -88,14 +88,16 @@ def brevitas_reference(model: torch.nn.Module, x_float, batch: int = 100):
 def stage_input(model, p: np.ndarray, scale: float) -> np.ndarray:
     """The input of a stage graph for integer inputs p (N x C x H x W): p where the graph takes
     integers (its input quantizer became a scale), p * scale where it still takes floats; NHWC
-    where the graph's input is (the accelerator's)."""
+    where the graph's input is (the accelerator's), flat where it takes the flattened image."""
     iname = model.graph.input[0].name
     shape = list(model.get_tensor_shape(iname))
     x = np.asarray(p, dtype=np.float32)
     if not model.get_tensor_datatype(iname).is_integer():
         x = x * np.float32(scale)
-    if list(x.shape[1:]) != shape[1:] and x.ndim == 4:
+    if list(x.shape[1:]) != shape[1:] and x.ndim == 4 and len(shape) == 4:
         x = x.transpose(0, 2, 3, 1)  # the accelerator's NHWC
+    if list(x.shape[1:]) != shape[1:] and len(shape) == 2 and x[0].size == shape[1]:
+        x = x.reshape(len(x), -1)  # an image the host flattens (flows.transformation.integer_input.InputFlattenToHost)
     if list(x.shape[1:]) != shape[1:]:
         raise ValueError(f"input shape {p.shape} does not fit the graph input {shape}")
     return x

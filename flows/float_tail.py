@@ -26,6 +26,8 @@ from flows.graph import LoweringError
 
 TAIL_PROP = "float_tail"
 LAYOUT_OPS = ("Transpose", "Reshape", "Flatten")
+# quantizers belong in the accelerator: a tail holding one means the lowering stopped early
+TAIL_REFUSED = ("MultiThreshold", "Quant", "BipolarQuant")
 
 
 def _is_integer(model, name: str) -> bool:
@@ -60,6 +62,11 @@ def find_float_tail(model) -> tuple[list, str | None]:
                 boundary.append(i)
     if model.graph.input[0].name in boundary:
         raise LoweringError(tail[0], "takes the graph input as floats: nothing of the graph is integer")
+    quantizers = [n for n in tail if n.op_type in TAIL_REFUSED]
+    if quantizers:  # a scale streamlining could not move: the host would run quantized layers
+        raise LoweringError(tail[0], f"a float scale or op that streamlining could not move into thresholds; "
+                            f"the host would run the quantized layers after it ({quantizers[0].name} "
+                            f"({quantizers[0].op_type}) and {len(tail) - 1} nodes in all)")
     if len(boundary) != 1:
         raise LoweringError(tail[0], f"the float part of the graph takes {len(boundary)} tensors of the integer part "
                             f"({', '.join(boundary)}); the accelerator has one output stream")

@@ -16,14 +16,16 @@ from __future__ import annotations
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.infer_data_layouts import InferDataLayouts
 
+from flows.float_head import float_head_of
 from flows.float_tail import float_tail_of
 from flows.graph import HW_LAYERS, LoweringError, base_op
 from flows.streamline import check_streamlined, streamline_body, streamline_head, tidy
 from flows.transformation.accumulators import NarrowAccumulatorOutputs
 from flows.transformation.binary import BipolarActivationToInt2, RequireBinaryConvs
+from flows.transformation.float_head import SplitFloatHead
 from flows.transformation.float_tail import SplitAtLastIntegerTensor, SplitFloatTail
 from flows.transformation.integer_adds import NarrowIntegerAdds
-from flows.transformation.integer_input import InputToNHWC, IntegerInput
+from flows.transformation.integer_input import InputFlattenToHost, InputToNHWC, IntegerInput
 from flows.transformation.pooling import (
     AvgPoolConvToStridedConv,
     InferGlobalAccPoolFromReduceSum,
@@ -33,10 +35,13 @@ from flows.transformation.thresholds import SeparateWideThresholds
 
 
 def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
-    """QONNX -> FINN-ONNX with an integer (raw pixel) input and a GlobalAveragePool head; what
-    follows the last integer-valued tensor becomes the float tail (flows.float_tail)."""
+    """QONNX -> FINN-ONNX with an integer input (the raw pixel, or the input quantizer's
+    integers with the float ops in front of it in the float head, flows.float_head) and a
+    GlobalAveragePool head; what follows the last integer-valued tensor becomes the float tail
+    (flows.float_tail)."""
     from finn.builder.build_dataflow_steps import step_qonnx_to_finn
 
+    model = model.transform(SplitFloatHead())
     model = model.transform(IntegerInput())
     model = step_qonnx_to_finn(model, cfg)
     model = tidy(model)
@@ -54,6 +59,7 @@ def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:
     model = streamline_body(model)
     model = streamline_head(model)
     model = model.transform(InputToNHWC())
+    model = model.transform(InputFlattenToHost())
     model = tidy(model.transform(InferDataLayouts()))
     model = tidy(model.transform(SplitFloatTail()))
     check_streamlined(model)
@@ -161,8 +167,9 @@ def lower_wrn(qonnx_path, build_dir, cfg=None, finn_dir=None) -> dict[str, Model
     """Run the WRN steps on an exported QONNX file; return the graph after each stage.
 
     Keys: "qonnx", "finn" (after step_wrn_tidy), "streamlined", "hw" (after convert_to_hw),
-    "dataflow" (the dataflow partition's graph after specialize_layers), and "tail" where float
-    nodes follow the last integer tensor (flows.float_tail; the host runs them).
+    "dataflow" (the dataflow partition's graph after specialize_layers), "tail" where float
+    nodes follow the last integer tensor (flows.float_tail) and "head" where float nodes precede
+    the input quantizer (flows.float_head); the host runs those two.
     cfg: a DataflowBuildConfig (its fpga_part picks the specializations); default: a PYNQ-Z2
     config writing under build_dir/out. finn_dir: FINN's working folder (default build_dir/.finn).
     """
@@ -185,7 +192,7 @@ def lower_wrn(qonnx_path, build_dir, cfg=None, finn_dir=None) -> dict[str, Model
         raise RuntimeError(f"nodes left outside the dataflow partition: {sorted(left)}")
     df = step_wrn_specialize_layers(df, cfg)
     stages["dataflow"] = df
-    tail = float_tail_of(model)
-    if tail is not None:
-        stages["tail"] = tail
+    for key, part in (("tail", float_tail_of(model)), ("head", float_head_of(model))):
+        if part is not None:
+            stages[key] = part
     return stages

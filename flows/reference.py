@@ -85,6 +85,18 @@ class InputQuantizer:
         """Float inputs that quantize to the integers p (p * scale, as the QONNX model sees them)."""
         return (np.asarray(p, dtype=np.float32) * np.float32(self.scale)).astype(np.float32)
 
+    def from_images(self, x01: np.ndarray) -> np.ndarray:
+        """A data set's images (pixels / 255) as the model takes them."""
+        return np.asarray(x01, dtype=np.float32)
+
+    def random(self, k: int, shape: tuple, seed: int):
+        p = np.random.default_rng(seed).integers(self.low, self.high + 1, size=(k, *shape))
+        return self.to_floats(p), (f"random integers over the input quantizer's whole range "
+                                   f"{self.datatype} [{self.low}, {self.high}] (seed {seed}; no data set given)")
+
+    def description(self) -> str:
+        return f"the input quantizer's {self.datatype} integers (Quant(x) / {self.scale:.6g})"
+
 
 def input_quantizer(model, path="the model") -> InputQuantizer:
     """The model's input quantizer, or one UserError line saying why there is none usable."""
@@ -105,6 +117,107 @@ def input_quantizer(model, path="the model") -> InputQuantizer:
     mode = a.get("rounding_mode", "ROUND")
     return InputQuantizer(q.name, float(np.asarray(scale).reshape(-1)[0]), int(np.asarray(bits).reshape(-1)[0]),
                           mode.decode() if isinstance(mode, bytes) else mode)
+
+
+class IntegerGraphInput:
+    """A QONNX input declared integer (FINN's recipe: UINT8 pixels, a ``x / 255`` merged in
+    front): the accelerator takes the input's values themselves."""
+
+    def __init__(self, name: str, datatype):
+        self.node_name, self.dt = name, datatype
+        self.scale = 1.0
+
+    @property
+    def low(self) -> int:
+        return int(self.dt.min())
+
+    @property
+    def high(self) -> int:
+        return int(self.dt.max())
+
+    @property
+    def datatype(self) -> str:
+        return self.dt.name
+
+    def to_integers(self, x: np.ndarray) -> np.ndarray:
+        p = as_integers(np.asarray(x, dtype=np.float64), f"input {self.node_name}")
+        if p.size and (p.min() < self.low or p.max() > self.high):
+            raise UserError(f"the model's input {self.node_name} is {self.datatype}, the inputs hold values in "
+                            f"[{p.min()}, {p.max()}]")
+        return p
+
+    def to_floats(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(p, dtype=np.float32)
+
+    def from_images(self, x01: np.ndarray) -> np.ndarray:
+        """A data set's images (pixels / 255) as this input takes them: the raw pixels."""
+        if self.dt.name != "UINT8":
+            raise UserError(f"the model's input {self.node_name} is {self.datatype}; a data set gives 8-bit pixels")
+        return np.rint(np.asarray(x01, dtype=np.float64) * 255).astype(np.float32)
+
+    def random(self, k: int, shape: tuple, seed: int):
+        p = np.random.default_rng(seed).integers(self.low, self.high + 1, size=(k, *shape))
+        return self.to_floats(p), (f"random integers over the input's whole range {self.datatype} "
+                                   f"[{self.low}, {self.high}] (seed {seed}; no data set given)")
+
+    def description(self) -> str:
+        return f"the model's input, declared {self.datatype}: the accelerator takes it as it is"
+
+
+class HeadInput:
+    """A float input with float ops in front of its first quantizer: the host runs them and the
+    quantizer's rounding (flows.float_head), the accelerator takes the quantizer's integers."""
+
+    def __init__(self, head, datatype: str):
+        from flows.float_head import head_input_range
+
+        self.head, self.datatype = head, datatype
+        self.node_name = head.graph.node[-1].name
+        self.scale = 1.0
+        self.range = head_input_range(head)
+
+    def to_integers(self, x: np.ndarray) -> np.ndarray:
+        from flows.float_head import head_integers
+
+        return head_integers(self.head, x)
+
+    def to_floats(self, p):
+        raise TypeError("a float head is not inverted: feed the QONNX model its float inputs")
+
+    def from_images(self, x01: np.ndarray) -> np.ndarray:
+        return np.asarray(x01, dtype=np.float32)
+
+    def random(self, k: int, shape: tuple, seed: int):
+        lo, hi = self.range or (0.0, 1.0)
+        x = np.random.default_rng(seed).uniform(lo, hi, size=(k, *shape)).astype(np.float32)
+        what = (f"the interval [{lo:.6g}, {hi:.6g}] the input quantizer maps onto {self.datatype}" if self.range
+                else "[0, 1] (the float head is not scalar affine)")
+        return x, f"random floats uniform over {what} (seed {seed}; no data set given)"
+
+    def description(self) -> str:
+        ops = ", ".join(n.op_type for n in self.head.graph.node)
+        return f"float head on the host ({ops}), the accelerator takes its {self.datatype} integers"
+
+
+def accelerator_input(model, path="the model"):
+    """What turns the QONNX model's inputs into the accelerator's integers: its input
+    quantizer (InputQuantizer), the input itself where it is declared integer
+    (IntegerGraphInput), or a float head the host runs (HeadInput); else one UserError line."""
+    from qonnx.core.datatype import DataType
+
+    from flows.float_head import float_head_of, needs_head, split_head
+
+    iname = model.graph.input[0].name
+    dt = model.get_tensor_datatype(iname)
+    if dt != DataType["FLOAT32"] and dt.is_integer():
+        return IntegerGraphInput(iname, dt)
+    plan = needs_head(model)
+    if plan is not None:
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        body = split_head(ModelWrapper(model.model, make_deepcopy=True), plan)
+        return HeadInput(float_head_of(body), body.get_tensor_datatype(iname).name)
+    return input_quantizer(model, path)
 
 
 def as_integers(values: np.ndarray, what: str) -> np.ndarray:

@@ -121,6 +121,14 @@ def _codegen_section(report: dict) -> list[str]:
     return lines + [""]
 
 
+def _host_section(report: dict) -> list[str]:
+    h = report.get("host")
+    if not h:
+        return []
+    return ["## Host and accelerator", "", f"- input: {h['input']['summary']}", f"- output: {h['output']['summary']}",
+            ""]
+
+
 def _vendor_section(report: dict) -> list[str]:
     v = report.get("vendor_steps")
     if not v:
@@ -176,6 +184,7 @@ def render_markdown(report: dict) -> str:
     if report.get("part"):
         lines += [f"- part {report['part']}, clock {report['summary']['clock_mhz']:g} MHz"
                   if report.get("summary") else f"- part {report['part']}", ""]
+    lines += _host_section(report)
     if report.get("layers"):
         lines += _design_section(report)
     lines += (_codegen_section(report) + _synthesis_section(report) + _vendor_section(report)

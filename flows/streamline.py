@@ -66,6 +66,8 @@ def _linear_moves():
             absorb.AbsorbScalarBiasIntoMultiThreshold(), reorder.MoveScalarLinearPastInvariants(),
             reorder.MoveAddPastMul(), reorder.MoveScalarAddPastMatMul(), reorder.MoveAddPastConv(),
             reorder.MoveScalarMulPastMatMul(), reorder.MoveScalarMulPastConv(), reorder.MoveAddPastMul(),
+            # a quantized ReLU's scale in front of a max pool (VGG-style nets: conv, act, pool)
+            reorder.MoveMulPastMaxPool(),
             CollapseRepeatedAdd(), CollapseRepeatedMul(), absorb.AbsorbAddIntoMultiThreshold(),
             absorb.FactorOutMulSignMagnitude(), absorb.AbsorbMulIntoMultiThreshold(),
             absorb.Absorb1BitMulIntoMatMul(), absorb.Absorb1BitMulIntoConv()]

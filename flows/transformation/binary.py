@@ -46,14 +46,18 @@ class BipolarActivationToInt2(Transformation):
 
 
 class RequireBinaryConvs(Transformation):
-    """FINN level (weight quantizers folded): every Conv has +-1 weights and no bias."""
+    """FINN level (weight quantizers folded): every Conv has quantized weights (+-1, or the
+    integers of a wider weight quantizer, e.g. FINN's CNV-W2A2, which stays FINN's HLS MVAU) and
+    no bias."""
 
     def apply(self, model):
         for node in model.graph.node:
             if node.op_type != "Conv":
                 continue
             w = model.get_initializer(node.input[1])
-            if not is_bipolar(w) or len(node.input) > 2:
+            quantized = is_bipolar(w) or (w is not None and model.get_tensor_datatype(node.input[1]).is_integer()
+                                          and np.array_equal(w, np.rint(w)))
+            if not quantized or len(node.input) > 2:
                 raise LoweringError(node, "full-precision conv (float weights, e.g. ResNetE's model.fp_downsample: "
-                                    "true): this flow lowers 1-bit convs only")
+                                    "true): this flow lowers convs with quantized weights only")
         return model, False

@@ -17,11 +17,14 @@ class IntegerInput(Transformation):
     Matches the graph input feeding exactly one unsigned, zero-point-0 ``Quant`` node with a
     scalar constant scale s and b bits. For inputs p * s with p an integer in [0, 2^b - 1] that
     quantizer is the identity, so Quant(x) is replaced by Mul(p, s) and the graph input is
-    annotated UINTb: the accelerator then takes the raw pixels.
+    annotated UINTb: the accelerator then takes the raw pixels. An input declared integer is
+    left alone: its values are not p * s, and streamlining folds that quantizer into thresholds.
     """
 
     def apply(self, model):
         iname = model.graph.input[0].name
+        if model.get_tensor_datatype(iname) != DataType["FLOAT32"]:
+            return model, False
         consumers = model.find_consumers(iname)
         if len(consumers) != 1 or consumers[0].op_type != "Quant":
             return model, False
@@ -42,12 +45,25 @@ class IntegerInput(Transformation):
 
 
 class InputToNHWC(Transformation):
-    """Drop the NCHW->NHWC Transpose at the graph input: the accelerator takes NHWC pixels."""
+    """Drop the NCHW->NHWC Transpose at the graph input: the accelerator takes NHWC pixels.
+
+    The Transpose may follow a MultiThreshold on the input (the input quantizer of a model whose
+    input is declared integer, FINN's recipe): that one then thresholds in NHWC (its channel
+    axis moves last, its thresholds stay per channel)."""
 
     def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+
         inp = model.graph.input[0]
         consumers = model.find_consumers(inp.name)
-        if len(consumers) != 1 or consumers[0].op_type != "Transpose":
+        if len(consumers) != 1:
+            return model, False
+        mt = consumers[0] if consumers[0].op_type == "MultiThreshold" else None
+        if mt is not None:
+            consumers = model.find_consumers(mt.output[0]) or []
+            if len(consumers) != 1 or getCustomOp(mt).get_nodeattr("data_layout") != "NCHW":
+                return model, False
+        if consumers[0].op_type != "Transpose":
             return model, False
         t = consumers[0]
         perm = [helper.get_attribute_value(a) for a in t.attribute if a.name == "perm"]
@@ -55,12 +71,45 @@ class InputToNHWC(Transformation):
             return model, False
         dt = model.get_tensor_datatype(inp.name)
         nhwc = model.get_tensor_shape(t.output[0])
-        for n in model.find_consumers(t.output[0]):
-            for i, name in enumerate(n.input):
-                if name == t.output[0]:
-                    n.input[i] = inp.name
-        model.graph.node.remove(t)
+        if mt is not None:  # input -> MultiThreshold (NHWC) -> what the Transpose fed
+            getCustomOp(mt).set_nodeattr("data_layout", "NHWC")
+            out_dt = model.get_tensor_datatype(mt.output[0])
+            mt.output[0] = t.output[0]
+            model.graph.node.remove(t)
+            model.set_tensor_datatype(t.output[0], out_dt)
+            model.set_tensor_layout(t.output[0], NHWC)
+        else:
+            for n in model.find_consumers(t.output[0]):
+                for i, name in enumerate(n.input):
+                    if name == t.output[0]:
+                        n.input[i] = inp.name
+            model.graph.node.remove(t)
         model.set_tensor_shape(inp.name, nhwc)
         model.set_tensor_datatype(inp.name, dt)
         model.set_tensor_layout(inp.name, NHWC)
+        return model, True
+
+
+class InputFlattenToHost(Transformation):
+    """A Reshape / Flatten of the graph input to N x K (a fully connected network's flatten of
+    its image): the host passes the image flattened, the accelerator takes the K-vector. The
+    flatten keeps the element order, so the host's ``x.reshape(N, -1)`` is the same."""
+
+    def apply(self, model):
+        inp = model.graph.input[0]
+        consumers = model.find_consumers(inp.name) or []
+        if len(consumers) != 1 or consumers[0].op_type not in ("Reshape", "Flatten"):
+            return model, False
+        r = consumers[0]
+        shape = model.get_tensor_shape(r.output[0])
+        if shape is None or len(shape) != 2:
+            return model, False
+        dt = model.get_tensor_datatype(inp.name)
+        for n in model.find_consumers(r.output[0]) or []:
+            for i, name in enumerate(n.input):
+                if name == r.output[0]:
+                    n.input[i] = inp.name
+        model.graph.node.remove(r)
+        model.set_tensor_shape(inp.name, shape)
+        model.set_tensor_datatype(inp.name, dt)
         return model, True
