@@ -94,16 +94,16 @@ def build_dir_for(model_path: Path, board: Board, out: Path) -> Path:
 
 
 def load_model(path: Path):
-    """The ONNX model, or one UserError line for a missing or unreadable file."""
+    """The ONNX model, or one UserError line for a missing, unreadable or refused file
+    (flows.model_file: external data outside the model's folder, unsafe names, FINN hardware layers)."""
     from qonnx.core.modelwrapper import ModelWrapper
+
+    from flows.model_file import read_onnx
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model not found: {path} (export one with `make export` or `make pretrained`)")
-    try:
-        model = ModelWrapper(str(path))
-    except Exception as e:  # onnx raises DecodeError, ValueError, ... for a foreign or cut file
-        raise UserError(f"cannot read model {path}: not a valid ONNX file ({type(e).__name__})") from None
+    model = ModelWrapper(read_onnx(path))
     if not model.graph.node:
         raise UserError(f"model {path} has no nodes")
     return model

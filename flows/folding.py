@@ -495,7 +495,37 @@ def _check_folding_file(path: Path, model: ModelWrapper) -> dict:
         some = ", ".join(sorted(names)[:6])
         raise UserError(f"{path}: no layer named {', '.join(unknown)} in the design "
                         f"(its layers: {some}, ...; see folding_config.json of a build)")
+    _refuse_free_strings(path, config, model)
     return config
+
+
+def _refuse_free_strings(path: Path, config: dict, model: ModelWrapper) -> None:
+    """ApplyConfig sets any attribute it is given. A free-form string attribute (one without a
+    fixed set of values) names a folder the code is generated in, a library FINN loads or an HDL
+    module (code_gen_dir_ipgen, rtlsim_so, gen_top_module): a folding file from someone else must
+    not choose those. Folding settings are numbers or strings from a fixed set (ram_style, ...),
+    and FOLDING_ATTRS, which a build's own folding_config.json holds (FINN's ElementwiseAdd_rtl
+    declares mem_mode without its set of values, but only compares it with them)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    defaults = config.get("Defaults", {})
+    for key, entry in config.items():
+        if not isinstance(entry, dict):
+            raise UserError(f"{path}: {key} must map attribute names to values, got {type(entry).__name__}")
+    for node in model.graph.node:
+        try:
+            inst = getCustomOp(node)
+        except Exception:  # a standard ONNX node: ApplyConfig leaves it alone
+            continue
+        types = inst.get_nodeattr_types()
+        for attr in [*config.get(node.name, {}), *defaults]:
+            if attr not in types or attr in FOLDING_ATTRS:
+                continue
+            dtype, _, _, allowed = inst.get_nodeattr_def(attr)
+            if dtype in ("s", "strings") and allowed is None:
+                raise UserError(f"{path}: {attr} is not a folding setting (a free-form string, which may name a "
+                                "file, folder or HDL module the build chooses itself); a folding file sets PE, "
+                                "SIMD, ram_style, ...")
 
 
 # What PE and SIMD fold, per op: the first of these attributes the op has must be divisible.

@@ -17,6 +17,7 @@ layers specialized to HLS / RTL; `python -m hw verify` simulates those.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,22 +57,30 @@ class Verification:
                 "checkpoint": str(self.checkpoint) if self.checkpoint else None}
 
 
-def load_brevitas(checkpoint: Path):
-    from train.checkpoint import load_checkpoint, model_from_checkpoint
+def reference_checkpoint(model_path: Path, checkpoint) -> tuple[Path | None, dict | None]:
+    """The Brevitas checkpoint to compare with, and its contents: the one named (UserError when it
+    is missing or does not load), else the one beside the model where it loads, else (None, None).
 
-    ckpt = load_checkpoint(checkpoint)  # UserError when missing or corrupt
-    return model_from_checkpoint(ckpt), ckpt["config"]["data"]
+    A .pt beside a downloaded model is nothing the user asked for: where it does not load as this
+    trainer's checkpoint (train.checkpoint refuses a file that would run code), verify says so in
+    one line and goes on without the Brevitas comparison.
+    """
+    from train.checkpoint import load_checkpoint
 
-
-def resolve_checkpoint(model_path: Path, checkpoint) -> Path | None:
-    """The checkpoint named (which must exist), else the one beside the model, else None."""
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise UserError(f"checkpoint not found: {checkpoint}")
-        return checkpoint
-    beside = model_path.with_suffix(".pt")
-    return beside if beside.is_file() else None
+        return checkpoint, load_checkpoint(checkpoint)
+    beside = Path(model_path).with_suffix(".pt")
+    if not beside.is_file():
+        return None, None
+    try:
+        return beside, load_checkpoint(beside)
+    except UserError as e:
+        print(f"[verify] {beside.name} beside the model not used, no Brevitas comparison: {e}", file=sys.stderr,
+              flush=True)
+        return None, None
 
 
 def _count(n, available: int) -> int:
@@ -124,14 +133,15 @@ def prepare_verification(model_path, images=100, checkpoint=None, data: str | No
     """Inputs, integers and references for verifying ``model_path`` (see the module docstring)."""
     from flows.exactness import brevitas_reference
     from flows.reference import input_quantizer, run_qonnx_reference
+    from train.checkpoint import model_from_checkpoint
 
     model_path = Path(model_path)
     qonnx = load_model(model_path)
     require_quantized_activations(qonnx, model_path)
     iq = input_quantizer(qonnx, model_path)
     shape = tuple(qonnx.get_tensor_shape(qonnx.graph.input[0].name)[1:])
-    checkpoint = resolve_checkpoint(model_path, checkpoint)
-    brevitas, data_cfg = load_brevitas(checkpoint) if checkpoint else (None, None)
+    checkpoint, ckpt = reference_checkpoint(model_path, checkpoint)
+    brevitas, data_cfg = (model_from_checkpoint(ckpt), ckpt["config"]["data"]) if ckpt else (None, None)
     if inputs is not None:
         x, y, source = file_inputs(inputs, images, shape)
     elif data is not None:

@@ -1,7 +1,16 @@
-"""Checkpoints: written atomically, read back with a clear error when corrupt or foreign."""
+"""Checkpoints: written atomically, read back with a clear error when corrupt or foreign.
+
+Every checkpoint is read with ``torch.load(weights_only=True)``: a pickle can name any Python
+function to call while it loads (a downloaded ``.pt`` could run a shell command), and torch's
+weights-only unpickler refuses every such name outside tensors and plain containers before
+calling anything. What this trainer writes (dicts, lists, numbers, strings, tensors) needs
+nothing more, so no extra type is admitted.
+"""
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -46,10 +55,7 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a truncated or foreign file
-        raise UserError(f"cannot read checkpoint {path}: corrupt or not a torch file ({type(e).__name__})") from None
+    ckpt = _load_weights_only(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path} is not a checkpoint of this trainer (expected format {FORMAT})")
     try:  # a run saved before a config key existed reads as if it had the key's default
@@ -57,6 +63,20 @@ def load_checkpoint(path: str | Path) -> dict:
     except UserError as e:
         raise UserError(f"{path}: its config does not fit this trainer: {e}") from None
     return ckpt
+
+
+def _load_weights_only(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's several-paragraph message names the refused global as "GLOBAL module.name"
+        refused = re.search(r"GLOBAL (\S+)", str(e))
+        if refused:
+            raise UserError(f"refused to load {path}: it asks for {refused.group(1)} while loading, which could run "
+                            "code; a checkpoint of this trainer holds only tensors and plain data") from None
+        raise UserError(f"cannot read checkpoint {path}: corrupt or not a torch file (UnpicklingError)") from None
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        raise UserError(f"cannot read checkpoint {path}: corrupt or not a torch file ({type(e).__name__})") from None
 
 
 def save_model_only(ckpt_path: str | Path, out: str | Path) -> None:

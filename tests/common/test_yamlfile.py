@@ -38,3 +38,21 @@ def test_bad_syntax_is_one_line(tmp_path):
     with pytest.raises(UserError, match="bad.yaml is not valid YAML") as e:
         read_yaml(f)
     assert "\n" not in str(e.value)
+
+
+def test_a_python_tag_is_refused_before_it_runs(tmp_path, capsys):
+    """yaml.unsafe_load would call os.system here; the project's loader is SafeLoader's."""
+    from wrn1bit.cli import main
+
+    marker = tmp_path / "pwned"
+    f = tmp_path / "evil.yaml"
+    f.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(UserError, match=r"evil\.yaml is not valid YAML: could not determine a constructor") as e:
+        read_yaml(f)
+    assert "\n" not in str(e.value)
+    assert main(["train", "--config", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {f} is not valid YAML")
+    assert not marker.exists()
+    yaml.unsafe_load(f.read_text())  # the file does carry a payload
+    assert marker.exists()

@@ -255,7 +255,7 @@ def test_cli_binarizes_reports_fine_tunes_and_exports(tmp_path, fixture_data):
     for layer in report["layers"]:
         assert layer["rel_error_bwnh"] <= layer["rel_error_sign_mean"] + 1e-12
     assert "| `head_conv` |" in (run / "bwnh_report.md").read_text()
-    assert set(torch.load(run / "bwnh_init.pt", weights_only=False)["layers"]) == {l["layer"] for l in report["layers"]}
+    assert set(torch.load(run / "bwnh_init.pt", weights_only=True)["layers"]) == {l["layer"] for l in report["layers"]}
     # the trainer's run: one epoch from BWNH's weights, then the QONNX export and its check
     assert report["finetune"]["epochs"] == 1 and report["finetune"]["export_passed"] is True
     # the default config's he_const has no per-channel scale: BWNH's A is kept by bwn_learned

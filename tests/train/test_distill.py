@@ -84,11 +84,11 @@ def test_distilled_run_trains_and_resumes_exactly(tiny_cfg, tmp_path):  # noqa: 
     validate(cfg)
     fit(cfg, tmp_path / "straight", progress=False)
     fit(small(cfg, 1), tmp_path / "killed", progress=False)
-    ckpt = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
     ckpt["config"] = cfg
     torch.save(ckpt, tmp_path / "killed" / "last.pt")
     fit(cfg, tmp_path / "killed", resume=True, progress=False)
-    a, b = (torch.load(tmp_path / r / "last.pt", weights_only=False) for r in ("straight", "killed"))
+    a, b = (torch.load(tmp_path / r / "last.pt", weights_only=True) for r in ("straight", "killed"))
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["history"][-1]["train_loss"] < a["history"][0]["train_loss"]
@@ -99,7 +99,7 @@ def test_missing_or_mismatched_teacher_is_one_clear_error(tiny_cfg, tmp_path):  
         fit(small(tiny_cfg, 1, distill={"teacher": str(tmp_path / "nope.pt")}), tmp_path / "a", progress=False)
     other = {**tiny_cfg, "model": {**tiny_cfg["model"], "width": 1}}
     fit(small(other, 1), tmp_path / "t", progress=False)
-    ckpt = torch.load(tmp_path / "t" / "last.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "t" / "last.pt", weights_only=True)
     ckpt["model_config"]["num_classes"] = 7
     ckpt["model"] = {k: (v[:7] if v.shape[:1] == (10,) else v) for k, v in ckpt["model"].items()}
     torch.save(ckpt, tmp_path / "t7.pt")

@@ -53,12 +53,12 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_cfg, tmp_pa
     fit(tiny_cfg, tmp_path / "straight", progress=False)
     short = {**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}
     fit(short, tmp_path / "killed", progress=False)  # "killed" after its first epoch
-    ckpt = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
     ckpt["config"] = tiny_cfg  # the run was started with 3 epochs
     torch.save(ckpt, tmp_path / "killed" / "last.pt")
     fit(tiny_cfg, tmp_path / "killed", resume=True, progress=False)
-    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
     assert a["model"].keys() == b["model"].keys()
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -103,7 +103,7 @@ def test_stochastic_rounding_run_is_deterministic_and_stays_on_the_grid(tiny_cfg
     fit(cfg, tmp_path / "a", progress=False)
     fit(cfg, tmp_path / "b", progress=False)
     fit({**cfg, "seed": 1}, tmp_path / "c", progress=False)
-    a, b, c = (torch.load(tmp_path / r / "last.pt", weights_only=False)["model"] for r in "abc")
+    a, b, c = (torch.load(tmp_path / r / "last.pt", weights_only=True)["model"] for r in "abc")
     conv_keys = [k for k, v in a.items() if k.endswith(".weight") and v.dim() == 4]
     assert len(conv_keys) == 10  # WRN-8-1 with conv shortcuts: 8 + 2 shortcut convs
     for k in a:
@@ -138,14 +138,14 @@ def test_resume_completes_a_config_saved_before_newer_keys_existed(tiny_cfg, tmp
     fit(tiny_cfg, tmp_path / "whole", progress=False)
     fit({**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 2}}, tmp_path / "old", progress=False)
     last = tmp_path / "old" / "last.pt"
-    ckpt = torch.load(last, weights_only=False)
+    ckpt = torch.load(last, weights_only=True)
     for key in ("init_from", "distill"):
         del ckpt["config"]["train"][key]
     torch.save(ckpt, last)
     final = fit(tiny_cfg, tmp_path / "old", resume=True, progress=False, extend_to=3)
     assert final["epochs"] == 3
-    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["model"]
-    b = torch.load(last, weights_only=False)["model"]
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)["model"]
+    b = torch.load(last, weights_only=True)["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -153,7 +153,7 @@ def test_resume_completes_a_config_saved_before_newer_keys_existed(tiny_cfg, tmp
 def test_a_checkpoint_whose_config_has_an_unknown_key(tiny_cfg, tmp_path):
     fit({**tiny_cfg, "train": {**tiny_cfg["train"], "epochs": 1}}, tmp_path / "run", progress=False)
     last = tmp_path / "run" / "last.pt"
-    ckpt = torch.load(last, weights_only=False)
+    ckpt = torch.load(last, weights_only=True)
     ckpt["config"]["train"]["from_the_future"] = 1
     torch.save(ckpt, last)
     with pytest.raises(UserError, match="its config does not fit this trainer: unknown config key 'train.from_the_future'"):
@@ -170,8 +170,8 @@ def test_extending_a_finished_run_equals_a_longer_run(tiny_cfg, tmp_path):
         fit(cfg, tmp_path / "short", resume=True, progress=False, extend_to=0)
     final = fit(cfg, tmp_path / "short", resume=True, progress=False, extend_to=3)
     assert final["epochs"] == 3
-    a = torch.load(tmp_path / "long" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "short" / "last.pt", weights_only=False)
+    a = torch.load(tmp_path / "long" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "short" / "last.pt", weights_only=True)
     assert b["epoch"] == 3 and b["config"]["train"]["epochs"] == 3
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from train.data.unpickle import load_data_pickle
 
 _IDX_DTYPES = {0x08: np.uint8}
 
@@ -51,10 +52,11 @@ def read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _unpickle(path: Path):
+    """A CIFAR batch or mnist.pkl.gz: plain data and numpy arrays only (train.data.unpickle)."""
     try:
         with _open_maybe_gz(path) as f:
-            return pickle.load(f, encoding="bytes")
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
+            return load_data_pickle(f, path)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as e:
         raise UserError(f"{path}: cannot read pickle file ({e})") from None
 
 
