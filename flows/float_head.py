@@ -16,8 +16,9 @@ the mirror of the float tail after the last integer tensor (flows.float_tail):
 
 Dividing by the scale and quantizing with scale 1 computes the same float operations as qonnx's
 quant function (x / scale, round, clip), so the host's integers are the QONNX model's. A
-BipolarQuant (1-bit) becomes one of scale 1: +-1, typed INT2 (the flow's form of a bipolar
-value, flows.transformation.binary).
+BipolarQuant (1-bit) becomes one of scale 1: +-1, typed BIPOLAR; the lowering then takes it as
+its bits (BINARY, -1 -> 0: FINN's xnor-popcount) or as INT2 (flows.transformation.binary), and
+the stream carries the one or the other (flows.exactness.stage_input encodes it).
 
 The head travels in the model's metadata (``float_head``, one serialized ONNX model) through
 the ``(model, cfg) -> model`` steps; the build writes it to ``head.onnx``.
@@ -97,9 +98,9 @@ def needs_head(model) -> HeadPlan | None:
 
 
 def _quant_datatype(model, q) -> DataType:
-    """The integers' type: INTb / UINTb of the quantizer (zero point 0), INT2 for a bipolar one."""
+    """The integers' type: INTb / UINTb of the quantizer (zero point 0), BIPOLAR for a sign."""
     if q.op_type == "BipolarQuant":
-        return DataType["INT2"]
+        return DataType["BIPOLAR"]
     zp, bits = model.get_initializer(q.input[2]), model.get_initializer(q.input[3])
     if zp is None or bits is None or np.any(zp != 0) or np.size(bits) != 1:
         raise LoweringError(q, "the input quantizer needs a constant bit width and zero point 0")
@@ -196,7 +197,10 @@ def head_input_range(head) -> tuple[float, float] | None:
     if s is None or np.size(s) != 1 or a == 0:
         return None
     dt = head.get_tensor_datatype(head.graph.output[0].name)
-    lo, hi = (-1.0, 1.0) if dt == DataType["INT2"] else (dt.min(), dt.max())
+    lo, hi = dt.min(), dt.max()
+    q = next(n for n in head.graph.node if n.name == "head_quant")
+    if _attrs(q).get("narrow", 0) and dt.signed():
+        lo = -hi  # a narrow signed quantizer never reaches the type's minimum
     s = float(np.asarray(s).reshape(-1)[0])
     ends = sorted(((lo * s - b) / a, (hi * s - b) / a))
     return ends[0], ends[1]

@@ -21,7 +21,12 @@ from flows.float_tail import float_tail_of
 from flows.graph import HW_LAYERS, LoweringError, base_op
 from flows.streamline import check_streamlined, streamline_body, streamline_head, tidy
 from flows.transformation.accumulators import NarrowAccumulatorOutputs
-from flows.transformation.binary import BipolarActivationToInt2, RequireBinaryConvs
+from flows.transformation.binary import (
+    BipolarActivationToInt2,
+    BipolarToXnorPopcount,
+    InferXnorMVAU,
+    RequireBinaryConvs,
+)
 from flows.transformation.float_head import SplitFloatHead
 from flows.transformation.float_tail import SplitAtLastIntegerTensor, SplitFloatTail
 from flows.transformation.integer_adds import NarrowIntegerAdds
@@ -48,7 +53,7 @@ def step_wrn_tidy(model: ModelWrapper, cfg) -> ModelWrapper:
     model = model.transform(ReduceMeanToGlobalAveragePool())
     model = model.transform(AvgPoolConvToStridedConv())
     model = model.transform(RequireBinaryConvs())
-    model = model.transform(BipolarActivationToInt2())
+    model = model.transform(BipolarActivationToInt2(keep_xnor_candidates=True))
     model = tidy(model.transform(InferDataLayouts()))
     return tidy(model.transform(SplitAtLastIntegerTensor()))
 
@@ -61,6 +66,7 @@ def step_wrn_streamline(model: ModelWrapper, cfg) -> ModelWrapper:
     model = model.transform(InputToNHWC())
     model = model.transform(InputFlattenToHost())
     model = tidy(model.transform(InferDataLayouts()))
+    model = tidy(model.transform(BipolarToXnorPopcount()))  # W1A1 layers: FINN's xnor-popcount (binaryXnorMode)
     model = tidy(model.transform(SplitFloatTail()))
     check_streamlined(model)
     return model
@@ -85,7 +91,8 @@ def step_wrn_convert_to_hw(model: ModelWrapper, cfg) -> ModelWrapper:
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
     only_add = lambda m, n: n.op_type == "Add"  # noqa: E731  (integer residual adds only)
-    for t in (InferQuantizedMatrixVectorActivation(),  # MatMul (+ following MultiThreshold) -> MVAU
+    for t in (InferXnorMVAU(),  # XnorPopcountMatMul (+ thresholds) -> MVAU in binaryXnorMode
+              InferQuantizedMatrixVectorActivation(),  # MatMul (+ following MultiThreshold) -> MVAU
               SeparateWideThresholds(),  # e.g. an 8-bit residual stream's 255 thresholds
               InferThresholdingLayer(),  # MultiThresholds after the residual adds
               InferPool(),  # BinaryDenseNet's MaxPool -> Im2Col + Pool (before the Im2Cols are lowered)

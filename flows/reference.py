@@ -295,6 +295,8 @@ def _node_scale(model, node, known: dict) -> IntegerTensor | None:
     if base in ("MultiThreshold", "Thresholding") or (base == "MVAU" and not _attrs(node).get("noActivation", 0)):
         a = _attrs(node)  # thresholds count: an integer whatever the input (out_bias + k * out_scale)
         scale, bias = float(a.get("out_scale", 1.0)), float(a.get("out_bias", 0.0))
+        if scale.is_integer() and bias.is_integer():  # e.g. a sign: 2 * {0, 1} - 1 = +-1
+            return IntegerTensor(out, 1.0, via=node.name)
         return IntegerTensor(out, scale, via=node.name) if (bias / scale).is_integer() else None
     if base in FINN_INTEGER_OPS:
         return IntegerTensor(out, 1.0, via=node.name) if all(

@@ -157,7 +157,7 @@ def streamline_head(model: ModelWrapper) -> ModelWrapper:
     return model
 
 
-STREAMLINED_OPS = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK", "Concat",
+STREAMLINED_OPS = ("MultiThreshold", "MatMul", "XnorPopcountMatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK", "Concat",
                    "MaxPoolNHWC")
 
 

@@ -46,6 +46,7 @@ class Verification:
     reference: object       # flows.reference.QonnxReference
     checkpoint: Path | None = None
     brevitas: list | None = None  # flows.exactness.brevitas_reference of the checkpoint
+    accelerator_input: str = ""   # what makes the accelerator's integers (flows.reference.accelerator_input)
 
     @property
     def images(self) -> int:
@@ -54,7 +55,8 @@ class Verification:
     def summary(self) -> dict:
         return {"model": str(self.model_path), "inputs": self.source, "images": self.images,
                 "reference": f"QONNX model executed by qonnx; integers compared: {self.reference.description}",
-                "checkpoint": str(self.checkpoint) if self.checkpoint else None}
+                "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+                "accelerator_input": self.accelerator_input}
 
 
 def reference_checkpoint(model_path: Path, checkpoint) -> tuple[Path | None, dict | None]:
@@ -122,39 +124,41 @@ def file_inputs(path: Path, n, shape: tuple):
 
 
 def random_inputs(iq, n, shape: tuple, seed: int = RANDOM_SEED):
+    """Random inputs over the range of the model's input (flows.reference.accelerator_input)."""
     k = 100 if n == "all" else _count(n, 1 << 30)
-    p = np.random.default_rng(seed).integers(iq.low, iq.high + 1, size=(k, *shape))
-    return iq.to_floats(p), None, (f"random integers over the input quantizer's whole range "
-                                   f"{iq.datatype} [{iq.low}, {iq.high}] (seed {seed}; no data set given)")
+    x, source = iq.random(k, shape, seed)
+    return x, None, source
 
 
 def prepare_verification(model_path, images=100, checkpoint=None, data: str | None = None,
                          inputs=None, data_root=None) -> Verification:
     """Inputs, integers and references for verifying ``model_path`` (see the module docstring)."""
     from flows.exactness import brevitas_reference
-    from flows.reference import input_quantizer, run_qonnx_reference
+    from flows.reference import InputQuantizer, accelerator_input, run_qonnx_reference
     from train.checkpoint import model_from_checkpoint
 
     model_path = Path(model_path)
     qonnx = load_model(model_path)
     require_quantized_activations(qonnx, model_path)
-    iq = input_quantizer(qonnx, model_path)
+    iq = accelerator_input(qonnx, model_path)
     shape = tuple(qonnx.get_tensor_shape(qonnx.graph.input[0].name)[1:])
     checkpoint, ckpt = reference_checkpoint(model_path, checkpoint)
     brevitas, data_cfg = (model_from_checkpoint(ckpt), ckpt["config"]["data"]) if ckpt else (None, None)
     if inputs is not None:
         x, y, source = file_inputs(inputs, images, shape)
-    elif data is not None:
-        x, y, source = data_set_inputs(data, images, shape, data_root)
-    elif data_cfg is not None:
-        x, y, source = data_set_inputs(data_cfg.get("dataset", "fashion_mnist"), images, shape,
-                                       data_root or data_cfg.get("root"))
+    elif data is not None or data_cfg is not None:
+        name, root = (data, data_root) if data is not None else (data_cfg.get("dataset", "fashion_mnist"),
+                                                                 data_root or data_cfg.get("root"))
+        x, y, source = data_set_inputs(name, images, shape, root)
+        x = iq.from_images(x)
     else:
         x, y, source = random_inputs(iq, images, shape)
     p = iq.to_integers(x)
-    x_q = iq.to_floats(p)  # what the input quantizer makes of x: the same integers, exactly
+    # what the QONNX model is fed: where only its input quantizer makes the integers, the floats
+    # that quantize to them exactly; otherwise x itself (a float head computes p as the model does)
+    x_q = iq.to_floats(p) if isinstance(iq, InputQuantizer) else np.asarray(x, dtype=np.float32)
     reference = run_qonnx_reference(qonnx, x_q, iq.scale, progress=len(x_q) > 100)
-    v = Verification(model_path, x_q, p, y, source, reference, checkpoint)
+    v = Verification(model_path, x_q, p, y, source, reference, checkpoint, accelerator_input=iq.description())
     if brevitas is not None:
         v.brevitas = brevitas_reference(brevitas, x_q)
     return v

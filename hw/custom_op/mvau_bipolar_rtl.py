@@ -12,6 +12,10 @@ The unit sums x where a weight is +1 and ~x where it is -1 (mvu_bipolar.sv), whi
 product plus C * N[c], N[c] the channel's number of -1 weights and C = 2^bits - 1 for unsigned
 inputs, -1 for signed ones; ``xsum_offsets`` is that constant, folded into the thresholds, or
 without an activation taken as the accumulator's start value (-C * N[c] instead of 0).
+
+FINN's binaryXnorMode (W1A1: BINARY inputs u, weight bits w01, 1 meaning +1) is the same unit
+at one input bit: x where w01 = 1, ~x = 1 - x where w01 = 0 is xnor(u, w01), so the xsum is
+FINN's popcount itself; its 0/1 weights have no -1, so the offsets are 0.
 """
 
 from __future__ import annotations
@@ -106,8 +110,7 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         op = getCustomOp(node)
         a = op.get_nodeattr
         mw, mh, pe, simd = a("MW"), a("MH"), a("PE"), a("SIMD")
-        if a("binaryXnorMode"):
-            return "binaryXnorMode=1 (xnor-popcount of binary inputs) is not implemented"
+        xnor = bool(a("binaryXnorMode"))
         if a("mem_mode") not in ("internal_embedded", "internal_decoupled"):
             return f"weights are streamed (mem_mode {a('mem_mode')}); this RTL needs constant weights"
         if a("runtime_writeable_weights"):
@@ -119,10 +122,13 @@ class MVAUBipolar_rtl(MVAU, ProjectRTLBackend):
         if pe < 1 or simd < 1 or mh % pe or mw % simd:
             return f"folding PE={pe}, SIMD={simd} does not divide MH={mh}, MW={mw}"
         weights = model.get_initializer(node.input[1])
-        if not _as_bipolar(weights):
+        idt = DataType[a("inputDataType")]
+        if xnor:  # FINN's xnor-popcount: bits in, weight bits (1 = +1), output popcount(xnor)
+            if idt != DataType["BINARY"] or weights is None or not np.isin(weights, (0, 1)).all():
+                return f"binaryXnorMode=1 needs BINARY inputs and 0/1 weights (got {idt.name}, {a('weightDataType')})"
+        elif not _as_bipolar(weights):
             what = "missing" if weights is None else f"{a('weightDataType')}, not all +-1"
             return f"weights are not bipolar ({what})"
-        idt = DataType[a("inputDataType")]
         if idt == DataType["BIPOLAR"] or not idt.is_integer():
             return f"input type {idt.name} is not a plain integer type (bipolar inputs take FINN's xnor path)"
         if idt.bitwidth() > MAX_INPUT_BITS:

@@ -31,7 +31,9 @@ from train.models.layers import Layers
 
 HW = dict(input_bits=8, residual_bits=4, head_bits=8, shortcut="conv")
 SIZE, IMAGES = 12, 10
-STREAMLINED = ("MultiThreshold", "MatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape", "TopK")
+# XnorPopcountMatMul: a W1A1 layer whose sign inputs only feed unpadded products (flows.transformation.binary)
+STREAMLINED = ("MultiThreshold", "MatMul", "XnorPopcountMatMul", "Im2Col", "Add", "ReduceSum", "Transpose", "Reshape",
+               "TopK")
 # What the dataflow partition may hold after specialize_layers (1-bit MVAUs are HLS-only).
 ALLOWED = {"MVAU_hls", "Thresholding_rtl", "Thresholding_hls", "ConvolutionInputGenerator_rtl",
            "ConvolutionInputGenerator_hls", "FMPadding_rtl", "FMPadding_hls", "DuplicateStreams_hls",
@@ -406,10 +408,23 @@ def test_resnete_w1a1_lowers_completely_and_exactly(root, weight_quant):
     assert {a.get_nodeattr("out_dtype") for a in adds} == {"INT5"}
     mvau_inputs = _input_types(df, "MVAU_hls")
     assert mvau_inputs[0] == "UINT8"  # the raw pixels
-    assert sorted(set(mvau_inputs[1:])) == ["INT2", "INT5"]  # +-1 activations; the residual stream
+    # +-1 activations (as their bits into an xnor-popcount MVAU where they feed only unpadded
+    # convs, flows.transformation.binary); the residual stream
+    assert {"INT2", "INT5"} <= set(mvau_inputs[1:]) <= {"BINARY", "INT2", "INT5"}
+    assert_binary_inputs_are_xnor(df)
     assert mvau_inputs.count("INT5") == n_down
     results = exactness(m, stages, eval_images())
     assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)
+
+
+def assert_binary_inputs_are_xnor(df):
+    """An MVAU takes BINARY inputs only as FINN's xnor-popcount of signs, with 0/1 weights."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    for n in df.graph.node:
+        if n.op_type.startswith("MVAU") and getCustomOp(n).get_nodeattr("inputDataType") == "BINARY":
+            assert getCustomOp(n).get_nodeattr("binaryXnorMode") == 1, n.name
+            assert set(np.unique(df.get_initializer(n.input[1]))) <= {0.0, 1.0}, n.name
 
 
 def test_full_precision_downsampling_conv_is_refused_by_name(root):
@@ -437,9 +452,12 @@ def test_binarydensenet_w1a1_lowers_completely_and_exactly(root):
     assert ops.count("Pool_hls") == n_transitions
     assert ops.count("MVAU_hls") == sum(isinstance(mod, torch.nn.Conv2d) for mod in m.modules())
     pools = [getCustomOp(n) for n in df.graph.node if n.op_type == "Pool_hls"]
-    assert all(p.get_nodeattr("Function") == "MaxPool" and p.get_nodeattr("InputDataType") == "INT2" for p in pools)
+    assert all(p.get_nodeattr("Function") == "MaxPool" and p.get_nodeattr("InputDataType") in ("INT2", "BINARY")
+               for p in pools)
     concats = [getCustomOp(n) for n in df.graph.node if n.op_type == "StreamingConcat_hls"]
     assert all(set(c.get_nodeattr("inputDataTypes")) == {"INT4"} for c in concats)  # one dense-stream type
-    assert set(_input_types(df, "MVAU_hls")[1:]) == {"INT2"}  # every conv after the stem sees +-1
+    # every conv after the stem sees +-1: as INT2, or as bits into an xnor-popcount MVAU
+    assert "INT2" in set(_input_types(df, "MVAU_hls")[1:]) <= {"INT2", "BINARY"}
+    assert_binary_inputs_are_xnor(df)
     results = exactness(m, stages, eval_images())
     assert all(r.passed and r.images == IMAGES for r in results.values()), summary(results)

@@ -45,11 +45,14 @@ ACTIVATIONS = {
     "INT4": ("INT4", -8, 15),
     "INT8": ("INT8", -128, 255),
     "BIPOLAR": ("BIPOLAR", 0, 1),
+    "BINARY": ("BINARY", 0, 1),  # an xnor layer's sign as its bit (flows.transformation.binary)
 }
 
 
-def mvau_model(mw, mh, pe, simd, idt, out, ram_style="auto", vec_shape=(N_VECTORS,), shared_thr=False, seed=0):
-    """One base-MVAU node (FINN's abstract HW op), its input vectors and FINN's python output."""
+def mvau_model(mw, mh, pe, simd, idt, out, ram_style="auto", vec_shape=(N_VECTORS,), shared_thr=False, seed=0,
+               xnor=False):
+    """One base-MVAU node (FINN's abstract HW op), its input vectors and FINN's python output.
+    xnor: FINN's binaryXnorMode (W1A1): BINARY inputs, 0/1 weight bits, popcount(xnor) out."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import qonnx_make_model
@@ -57,11 +60,11 @@ def mvau_model(mw, mh, pe, simd, idt, out, ram_style="auto", vec_shape=(N_VECTOR
     rng = np.random.default_rng(seed)
     idt_ = _dt(idt)
     x = rng.integers(int(idt_.min()), int(idt_.max()) + 1, size=(*vec_shape, mw)).astype(np.float32)
-    w = rng.choice([-1.0, 1.0], size=(mw, mh)).astype(np.float32)
+    w = rng.choice([0.0, 1.0] if xnor else [-1.0, 1.0], size=(mw, mh)).astype(np.float32)
     no_act = out in ("INT32", "min")
     attrs = dict(
         backend="fpgadataflow", MW=mw, MH=mh, PE=pe, SIMD=simd, inputDataType=idt,
-        weightDataType="BIPOLAR", outputDataType="INT32" if no_act else ACTIVATIONS[out][0],
+        weightDataType="BINARY" if xnor else "BIPOLAR", binaryXnorMode=int(xnor), outputDataType="INT32" if no_act else ACTIVATIONS[out][0],
         ActVal=0 if no_act else ACTIVATIONS[out][1], noActivation=int(no_act),
         numInputVectors=list(vec_shape), mem_mode="internal_decoupled", ram_style=ram_style,
         ram_style_thresholds=ram_style,
@@ -76,10 +79,11 @@ def mvau_model(mw, mh, pe, simd, idt, out, ram_style="auto", vec_shape=(N_VECTOR
     model = ModelWrapper(qonnx_make_model(graph, producer_name="test_mvau_bipolar_rtl"))
     model.set_tensor_datatype("inp", idt_)
     model.set_initializer("weights", w)
-    model.set_tensor_datatype("weights", _dt("BIPOLAR"))
+    model.set_tensor_datatype("weights", _dt("BINARY" if xnor else "BIPOLAR"))
     if not no_act:
         steps = ACTIVATIONS[out][2]
-        acc = x.reshape(-1, mw) @ w
+        xs = x.reshape(-1, mw)
+        acc = xs @ w + (1 - xs) @ (1 - w) if xnor else xs @ w  # xnor: the popcount of agreements
         # thresholds spread over the accumulators these inputs really reach, so that every
         # output level occurs; sorted, integer, as FINN's streamlining produces them
         lo, hi = np.percentile(acc, [2, 98])
@@ -129,10 +133,10 @@ def as_int(a):
 
 
 def check(mw, mh, pe, simd, idt, out, ram_style="auto", vec_shape=(N_VECTORS,), shared_thr=False, seed=0,
-          gap_prob=0.3, stall_prob=0.3):
+          gap_prob=0.3, stall_prob=0.3, xnor=False):
     from hw.sim.node import simulate_node
 
-    model, x, ref = mvau_model(mw, mh, pe, simd, idt, out, ram_style, vec_shape, shared_thr, seed)
+    model, x, ref = mvau_model(mw, mh, pe, simd, idt, out, ram_style, vec_shape, shared_thr, seed, xnor)
     rtl, op = as_rtl(model)
     (y,), result = simulate_node(op, [x], gap_prob=gap_prob, stall_prob=stall_prob, seed=seed + 1)
     y, ref = as_int(y), as_int(ref)
@@ -161,6 +165,22 @@ FAST = [
 @pytest.mark.parametrize("mw,mh,pe,simd,idt,out,ram_style", FAST)
 def test_rtl_matches_finn(mw, mh, pe, simd, idt, out, ram_style):
     check(mw, mh, pe, simd, idt, out, ram_style)
+
+
+# FINN's binaryXnorMode (W1A1, FINN's CNV / TFC / LFC / SFC -1w1a): (MW, MH, PE, SIMD, output kind)
+XNOR_FAST = [(64, 16, 4, 16, "BINARY"), (72, 6, 3, 72, "min")]
+XNOR_GRID = [(27, 9, 1, 1, "INT32"), (100, 12, 4, 25, "BINARY"), (256, 8, 8, 64, "UINT2"), (150, 6, 2, 75, "INT4")]
+
+
+@pytest.mark.parametrize("mw,mh,pe,simd,out", XNOR_FAST)
+def test_xnor_popcount_matches_finn(mw, mh, pe, simd, out):
+    check(mw, mh, pe, simd, "BINARY", out, "block", xnor=True, seed=mw)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mw,mh,pe,simd,out", XNOR_GRID)
+def test_xnor_popcount_matches_finn_grid(mw, mh, pe, simd, out):
+    check(mw, mh, pe, simd, "BINARY", out, "distributed", xnor=True, seed=mw + pe)
 
 
 @pytest.mark.slow  # about 4 minutes: 4,080 comparators through Verilator and yosys
@@ -231,7 +251,7 @@ def test_unsupported_reason():
 
     op = getCustomOp(node)
     for attr, value, words in [
-        ("binaryXnorMode", 1, "binaryXnorMode"),
+        ("binaryXnorMode", 1, "binaryXnorMode=1 needs BINARY inputs"),
         ("mem_mode", "external", "streamed"),
         ("inputDataType", "INT16", "wider than 8"),
         ("inputDataType", "BIPOLAR", "BIPOLAR"),
@@ -248,7 +268,12 @@ def test_unsupported_reason():
     assert type(getCustomOp(node)).__name__ == "MVAU_hls"
     assert why(model, node) is None
     getCustomOp(node).set_nodeattr("binaryXnorMode", 1)
-    assert "binaryXnorMode" in why(model, node)
+    assert "binaryXnorMode" in why(model, node)  # UINT2 inputs, +-1 weights: not FINN's xnor form
+    # the xnor form itself is implemented; its weights must be bits
+    model, _, _ = mvau_model(16, 4, 1, 4, "BINARY", "BINARY", vec_shape=(4,), xnor=True)
+    assert why(model, model.graph.node[0]) is None
+    model.set_initializer("weights", model.get_initializer("weights") * 2 - 1)
+    assert "0/1 weights" in why(model, model.graph.node[0])
     # a raw accumulator that would not fit the output type
     model, _, _ = mvau_model(16, 4, 1, 4, "UINT8", "INT32", vec_shape=(4,))
     op = getCustomOp(model.graph.node[0])
