@@ -189,7 +189,7 @@ def head_input_range(head) -> tuple[float, float] | None:
         if node.op_type not in AFFINE_OPS:
             return None
         c = head.get_initializer(node.input[1])
-        if c is None or np.size(c) != 1 or node.input[0] != _chain_input(head, node):
+        if c is None or np.size(c) != 1 or head.get_initializer(node.input[0]) is not None:  # c - x: not handled
             return None
         c = float(np.asarray(c).reshape(-1)[0])
         a, b = {"Mul": (a * c, b * c), "Div": (a / c, b / c), "Add": (a, b + c), "Sub": (a, b - c)}[node.op_type]
@@ -204,11 +204,6 @@ def head_input_range(head) -> tuple[float, float] | None:
     s = float(np.asarray(s).reshape(-1)[0])
     ends = sorted(((lo * s - b) / a, (hi * s - b) / a))
     return ends[0], ends[1]
-
-
-def _chain_input(head, node) -> str:
-    prod = [i for i in node.input if head.get_initializer(i) is None]
-    return prod[0] if prod else ""
 
 
 def front_ops(model) -> list:

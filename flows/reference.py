@@ -196,7 +196,9 @@ class HeadInput:
 
     def description(self) -> str:
         ops = ", ".join(n.op_type for n in self.head.graph.node)
-        return f"float head on the host ({ops}), the accelerator takes its {self.datatype} integers"
+        what = ("+-1 values (as bits where the first layer is an xnor-popcount)" if self.datatype == "BIPOLAR"
+                else f"{self.datatype} integers")
+        return f"float head on the host ({ops}), the accelerator takes its {what}"
 
 
 def accelerator_input(model, path="the model"):

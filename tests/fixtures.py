@@ -225,60 +225,11 @@ def export_user_model(m, path, in_ch: int = 3, size: int = 32):
     return path
 
 
-BNN_PYNQ = ("cnv_1w1a", "cnv_1w2a", "cnv_2w2a", "lfc_1w1a", "lfc_1w2a", "sfc_1w1a", "sfc_1w2a", "sfc_2w2a",
-            "tfc_1w1a", "tfc_1w2a", "tfc_2w2a")
-
-
 def export_bnn_pynq(name: str, path, form: str = "exported", seed: int = 0):
-    """One of FINN's own example networks (brevitas_examples.bnn_pynq, untrained: pretrained=False
-    works offline) exported as a FINN user does:
+    """FINN's example network ``name`` exported as a FINN user does (train.finn_examples)."""
+    from train.finn_examples import export_finn_example
 
-      form="exported": brevitas.export.export_qonnx as it is (a float image in [0, 1]; CNV
-                       computes 2x - 1 in front of its signed 8-bit input quantizer, the FC nets
-                       flatten first);
-      form="totensor": FINN's recipe of its cnv / tfc end-to-end examples: a ToTensor model
-                       (x / 255) merged in front with qonnx's MergeONNXModels, input declared UINT8.
-
-    BatchNorm statistics and affine parameters are set to random non-trivial values (weights are
-    Brevitas' random init), so that every threshold differs from its neighbours'."""
-    import torch
-    from brevitas.export import export_qonnx
-    from brevitas_examples.bnn_pynq import models
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.merge_onnx_models import MergeONNXModels
-    from qonnx.util.basic import qonnx_make_model
-    from qonnx.util.cleanup import cleanup_model
-
-    torch.manual_seed(seed)
-    m = getattr(models, name)(pretrained=False).eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.randn(n, generator=g) * 2)
-                mod.running_var.copy_(torch.rand(n, generator=g) * 4 + 0.5)
-                mod.weight.copy_(torch.randn(n, generator=g))
-                mod.bias.copy_(torch.randn(n, generator=g))
-    shape = [1, 3, 32, 32] if name.startswith("cnv") else [1, 1, 28, 28]
-    path = Path(path)
-    export_qonnx(m, torch.rand(*shape), str(path))
-    if form == "exported":
-        return path, m
-    if form != "totensor":
-        raise ValueError(f"form must be 'exported' or 'totensor', got {form!r}")
-    body = cleanup_model(ModelWrapper(str(path)))
-    div = helper.make_node("Div", ["inp", "c255"], ["out"], name="ToTensor")
-    pre = ModelWrapper(qonnx_make_model(helper.make_graph(
-        [div], "totensor", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, shape)],
-        [helper.make_tensor("c255", TensorProto.FLOAT, [], [255.0])])))
-    model = body.transform(MergeONNXModels(pre))
-    model.set_tensor_datatype(model.graph.input[0].name, DataType["UINT8"])
-    model.save(str(path))
-    return path, m
+    return export_finn_example(name, path, form, seed)
 
 
 def user_vgg(seed: int = 0, size: int = 28):

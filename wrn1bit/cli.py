@@ -15,6 +15,8 @@ COMMANDS = {
     "export": ("train.export", "main", "python -m train.export", "QONNX export of a checkpoint, checked exact"),
     "precise-bn": ("train.precise_bn", "main", "python -m train.precise_bn",
                    "a checkpoint's BatchNorm statistics recomputed over the training set"),
+    "finn-example": ("train.finn_examples", "main", "python -m train.finn_examples",
+                     "one of FINN's example networks (BNN-PYNQ CNV / LFC / SFC / TFC) exported to QONNX"),
     "bwnh": ("train.bwnh.cli", "main", "python -m train.bwnh", "binary weights by hashing (BWNH) from a checkpoint"),
     "build": ("flows.cli", "main_build", "python -m flows build",
               "QONNX model -> FINN dataflow accelerator for a board (exit 3: the rest needs Vivado/Vitis)"),

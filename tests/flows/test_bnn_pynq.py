@@ -15,7 +15,8 @@ from qonnx.custom_op.registry import getCustomOp
 
 from flows.exactness import check_exactness, summary
 from flows.graph import HW_LAYERS, base_op
-from tests.fixtures import BNN_PYNQ, export_bnn_pynq, export_user_model, user_vgg
+from tests.fixtures import export_bnn_pynq, export_user_model, user_vgg
+from train.finn_examples import NETWORKS as BNN_PYNQ
 
 IMAGES = 4
 DEFAULT = {("tfc_1w1a", "exported"), ("tfc_1w1a", "totensor")}
@@ -90,3 +91,22 @@ def test_user_vgg_lowers_completely_no_float_tail(tmp_path):
     ops = [base_op(n.op_type) for n in df.graph.node]
     assert ops.count("MVAU") == 4 and ops.count("Pool") == 2 and ops[-1] == "LabelSelect"
     assert "tail" not in stages and "head" not in stages
+
+
+def test_finn_example_command(tmp_path, capsys):
+    """`wrn1bit finn-example`: FINN's network exported in the form asked; a bad name or form is
+    one line, exit status 2."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from wrn1bit.cli import main
+
+    out = tmp_path / "t.onnx"
+    assert main(["finn-example", "tfc_1w1a", "--form", "totensor", "--out", str(out)]) == 0
+    m = ModelWrapper(str(out))
+    assert m.get_tensor_datatype(m.graph.input[0].name).name == "UINT8" and m.graph.node[0].op_type == "Div"
+    for argv, words in ((["vgg16"], "unknown FINN example network 'vgg16'"),
+                        (["tfc_1w1a", "--form", "raw"], "--form must be one of exported, totensor")):
+        capsys.readouterr()
+        assert main(["finn-example", *argv, "--out", str(tmp_path / "x.onnx")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0]
