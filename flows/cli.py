@@ -6,7 +6,8 @@
              --board pynq-z2 [--model X.onnx] [--checkpoint X.pt] [--images 100|all]
              [--data fashion_mnist|mnist|cifar10|svhn | --inputs X.npy] [--out build]
   verify-hw  (wrn1bit verify, python -m hw verify) the whole accelerator in Verilator (--sim rtl)
-             or cppsim (--sim cppsim), same input options, [--processes N]
+             or cppsim (--sim cppsim), same input options, [--processes N]; --netlist [--layers NAME...]:
+             every layer as RTL and as its yosys netlist on the same images (default 3)
 
 Exit status: 0 done; 2 bad input (one `error: ...` line; a design too large for the board also
 prints the per-layer table); 3 the vendor-free part is done and the next step needs
@@ -73,6 +74,10 @@ def verify_hw_parser(prog: str) -> argparse.ArgumentParser:
                    help="simulator processes for the images after the first 100 (--sim rtl; default: 2 or the CPUs)")
     v.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                    help=f"the build's folding margin, as `build --margin` (--sim rtl; default {DEFAULT_MARGIN})")
+    v.add_argument("--netlist", action="store_true",
+                   help="every layer as RTL and as its yosys netlist (Xilinx primitive models) on the same "
+                        "images (default 3), each against FINN's python; report verify_netlist.{json,md}")
+    v.add_argument("--layers", nargs="+", metavar="NAME", help="--netlist: only these layers")
     return v
 
 
@@ -125,6 +130,8 @@ def run_verify_hw(args) -> int:
 
     import_finn(args.out / ".finn")
     images = args.images if args.images is not None else (10 if args.sim == "cppsim" else 100)
+    if args.netlist:
+        return run_verify_netlist(args)
     if args.sim == "cppsim":
         from flows.verify_cppsim import verify_hls_accelerator
 
@@ -139,6 +146,22 @@ def run_verify_hw(args) -> int:
     speed = (f"{r['timings']['seconds_per_image']:.2f} s/image" if args.sim == "cppsim" else
              f"{r['cycles_per_image']:,} cycles/image, {r['fps_at_board_clock']:,.0f} FPS at {r['clock_mhz']:.0f} MHz")
     print(f"[hw] {what} {'PASSED' if r['passed'] else 'FAILED'} on {summary_line(r)}; {speed}")
+    return 0 if r["passed"] else 1
+
+
+def run_verify_netlist(args) -> int:
+    from common.errors import UserError
+    from flows.verify_netlist import verify_netlist_layers
+
+    if args.sim != "rtl":
+        raise UserError("--netlist simulates the RTL layers' netlists: use it with --sim rtl")
+    r = verify_netlist_layers(args.model, args.board, args.out, args.checkpoint,
+                              args.images if args.images is not None else 3, args.gap, args.stall,
+                              data=args.data, inputs=args.inputs, margin=args.margin, layers=args.layers)
+    rows = [row for row in r["layers"] if "skipped" not in row]
+    ok = sum(row["passed"] for row in rows)
+    print(f"[hw] netlists {'PASSED' if r['passed'] else 'FAILED'}: {ok}/{len(rows)} layers RTL == netlist == FINN "
+          f"python on {r['images']} images, same output cycles; {r['seconds']:.0f} s; report {r['report']}")
     return 0 if r["passed"] else 1
 
 

@@ -31,3 +31,12 @@ def test_every_layer_of_a_chain_as_rtl_and_netlist(finn):
         assert row["rtl_sim_s"] > 0 and row["netlist_sim_s"] > 0
     text = "\n".join(netlist_markdown(r))
     assert "**PASSED**" in text and "| Thresholding_rtl_1 | Thresholding_rtl | == | == | == | yes |" in text
+
+
+def test_verify_netlist_refuses_cppsim_and_the_whole_test_set(capsys, tmp_path):
+    from flows.cli import main_verify_hw
+
+    assert main_verify_hw(["--netlist", "--sim", "cppsim", "--out", str(tmp_path)]) == 2
+    assert "--netlist simulates the RTL layers' netlists" in capsys.readouterr().err
+    assert main_verify_hw(["--netlist", "--images", "all", "--out", str(tmp_path)]) == 2
+    assert "give --images 1..N" in capsys.readouterr().err
