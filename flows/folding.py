@@ -125,6 +125,7 @@ def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[st
     project_rtl = bool(rtl_mvaus) if project_rtl is None else project_rtl
     from qonnx.custom_op.registry import getCustomOp
 
+    from hw.custom_op.maxpool_rtl import MaxPool_rtl
     from hw.custom_op.thresholdtable_rtl import ThresholdTable_rtl, table_bram36, table_folds, table_luts
     from hw.synth.cost_model import predict_dwc_luts, predict_luts, scaled_finn_luts, shape_of
 
@@ -151,10 +152,12 @@ def layer_estimates(model: ModelWrapper, fpga_part: str, rtl_mvaus: frozenset[st
                                                             inst.get_input_datatype(0).bitwidth(), odt),
                                         DSP=0.0, URAM=0.0, model="table", finn_LUT=finn_luts))
             continue
-        # this project's RTL flow: width converters by their model, other layers FINN's figure
-        # scaled to yosys' count (cost model data)
+        # this project's RTL flow: width converters and max pools (FINN: 0 LUT) by their models,
+        # other layers FINN's figure scaled to yosys' count (cost model data)
         if project_rtl and node.op_type.startswith("StreamingDataWidthConverter"):
             luts = round(predict_dwc_luts(inst.get_instream_width(), inst.get_outstream_width()))
+        elif project_rtl and node.op_type == "Pool_hls" and MaxPool_rtl.unsupported_reason(model, node) is None:
+            luts = MaxPool_rtl(node).lut_estimation()
         elif project_rtl:
             luts = round(scaled_finn_luts(node.op_type, finn_luts))
         else:

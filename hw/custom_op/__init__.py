@@ -10,6 +10,7 @@ from hw.custom_op import (  # noqa: F401  (each layer registers itself on import
     elementwiseaddstreams_rtl,
     globalaccpool_rtl,
     labelselect_rtl,
+    maxpool_rtl,
     mvau_bipolar_rtl,
     streamwidthconverter_rtl,
     thresholdtable_rtl,

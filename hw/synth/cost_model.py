@@ -12,7 +12,9 @@ a model of their own (``dwc_features``, coefficients in ``stream_width_convert_c
 by ``bench/fit_converter_cost.py``): FINN's estimate is of its own converter, and the folding
 search must see what a folding's converters cost in the RTL that is built. The FIFOs between
 layers (``fifo_features``, ``stream_fifo_cost.yaml``) are costed per stream by their width alone,
-their depths being found later, by simulation.
+their depths being found later, by simulation. The max pool (MaxPool_rtl, hw/rtl/max_pool.sv,
+``pool_features``, ``max_pool_cost.yaml`` fitted by ``bench/fit_pool_cost.py``) is costed by
+its lanes' bits: FINN estimates its Pool at 0 LUT.
 
 Memories: the weight ROM is PE*SIMD bits wide and (MW/SIMD)*(MH/PE) words deep. In block RAM it
 costs no LUT (its BRAM count is FINN's MVAU estimate, which the RTL's ROM matches); in LUTs it
@@ -31,10 +33,12 @@ from common.yamlfile import read_yaml
 COEFFICIENTS_FILE = Path(__file__).with_name("mvau_bipolar_cost.yaml")
 DWC_COEFFICIENTS_FILE = Path(__file__).with_name("stream_width_convert_cost.yaml")
 FIFO_COEFFICIENTS_FILE = Path(__file__).with_name("stream_fifo_cost.yaml")
+POOL_COEFFICIENTS_FILE = Path(__file__).with_name("max_pool_cost.yaml")
 FEATURES = ("const", "lanes", "accumulators", "comparators", "rom", "rom_shallow", "replay")
 SHALLOW_ROM_WORDS = 8  # a weight ROM this shallow in LUTs: each bit a function of <= 3 address bits
 DWC_FEATURES = ("const", "mux", "slots")
 FIFO_FEATURES = ("const", "bits")
+POOL_FEATURES = ("const", "bits", "wide_bits")
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,25 @@ def predict_fifo_luts(width: int) -> float:
     """The model's LUT count for the sized FIFO on a stream of ``width`` TDATA bits: the mean over
     the FIFOs of the builds it was fitted to, shallow and deep ones alike."""
     return _linear(fifo_coefficients(), fifo_features(width))
+
+
+def pool_features(pe: int, in_bits: int) -> dict[str, float]:
+    """The counts a max_pool's LUTs are linear in: a constant (window counter, handshake), the
+    bits of a beat (each selected between the input and the running maximum, into two registers)
+    and those bits again where the elements are wider than 2 bits: up to 2 bits a lane's
+    comparison and select fit one LUT6 per bit (x, m and the window's first beat: at most 5
+    inputs); wider, the comparison takes LUTs of its own in front of the selects."""
+    bits = float(pe * in_bits)
+    return {"const": 1.0, "bits": bits, "wide_bits": bits if in_bits > 2 else 0.0}
+
+
+def pool_coefficients(path: str = str(POOL_COEFFICIENTS_FILE)) -> dict[str, float]:
+    return _coefficients(path, "pool_lut", POOL_FEATURES)
+
+
+def predict_pool_luts(pe: int, in_bits: int) -> float:
+    """The model's LUT count for a max_pool of ``pe`` lanes of ``in_bits`` bits (any window)."""
+    return _linear(pool_coefficients(), pool_features(pe, in_bits))
 
 
 @lru_cache(maxsize=None)

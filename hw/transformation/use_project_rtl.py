@@ -27,6 +27,7 @@ def project_rtl_for() -> dict[str, type]:
         "ElementwiseAdd_hls": "ElementwiseAddStreams_rtl",
         "GlobalAccPool_hls": "GlobalAccPool_rtl",
         "LabelSelect_hls": "LabelSelect_rtl",
+        "Pool_hls": "MaxPool_rtl",  # Function MaxPool (MaxPool_rtl.unsupported_reason)
         # FINN specializes its width converter to finn-rtllib's (StreamingDataWidthConverter_rtl)
         "StreamingDataWidthConverter_rtl": "StreamWidthConverter_rtl",
         "StreamingDataWidthConverter_hls": "StreamWidthConverter_rtl",
