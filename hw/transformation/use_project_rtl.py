@@ -58,7 +58,7 @@ class UseProjectRTL(Transformation):
         for node in model.graph.node:
             cls = table.get(node.op_type)
             if cls is None:
-                if node.op_type.endswith("_hls"):  # e.g. BinaryDenseNet's StreamingConcat_hls, Pool_hls
+                if node.op_type.endswith("_hls"):  # e.g. BinaryDenseNet's StreamingConcat_hls
                     self.kept[node.name] = f"{node.op_type} kept: no RTL for it in this project or finn-plus"
                 continue
             reason = cls.unsupported_reason(model, node)
