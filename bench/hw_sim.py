@@ -1,9 +1,11 @@
 """Verilator simulation speed (cycles/s) and shared-library build time, on this machine.
 
-    python bench/hw_sim.py [--vectors 200000] [--images 30]
+    python bench/hw_sim.py [--vectors 200000] [--netlist-vectors 20000] [--images 30]
 
 1. one matrix unit: MVAUBipolar_rtl, 288 x 64 bipolar weights, UINT2 inputs, PE 16 / SIMD 36
    (WRN-8-2's 3x3 conv layers in stage 2), raw accumulators out, no gaps;
+   the same unit as the netlist yosys ``synth_xilinx`` makes of it, simulated with the Xilinx
+   primitive models (hw.sim.netlist; fewer vectors: --netlist-vectors), outputs checked the same;
 2. the whole default accelerator (train/pretrained/fmnist_wrn8_3_w1a2.onnx, pynq-z2) on real
    test images, every stream between layers monitored (as `make verify` runs it).
 Prints a table and writes bench/results/hw_sim.{json,md}.
@@ -29,7 +31,7 @@ from train import DEFAULT_MODEL  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 
 
-def single_mvu(vectors: int, work: Path) -> dict:
+def single_mvu(vectors: int, work: Path, netlist: bool = False) -> dict:
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
@@ -52,7 +54,15 @@ def single_mvu(vectors: int, work: Path) -> dict:
     model.set_tensor_datatype("weights", DataType["BIPOLAR"])
     model.set_tensor_datatype("inp", DataType["UINT2"])
     op = ensure_hdl(model, model.graph.node[0], code_dir=str(work / "mvu"))
-    design = node_design(op, cache_dir=work / "cache")
+    synth_s = None
+    if netlist:
+        from hw.sim.netlist import node_netlist
+
+        t0 = time.perf_counter()
+        design, synth = node_netlist(op, work / "synth" / "mvu", cache_dir=work / "cache")
+        synth_s = time.perf_counter() - t0
+    else:
+        design = node_design(op, cache_dir=work / "cache")
     t0 = time.perf_counter()
     design.build()
     build_s = time.perf_counter() - t0
@@ -63,8 +73,11 @@ def single_mvu(vectors: int, work: Path) -> dict:
     sim_s = time.perf_counter() - t0
     y = unpack_words(r.outputs["out0_V"], 32, pe, True).reshape(vectors, mh)
     assert np.array_equal(y, x @ model.get_initializer("weights").astype(np.int64)), "MVU output differs from numpy"
-    return {"what": f"MVAUBipolar_rtl {mw}x{mh}, PE {pe}, SIMD {simd}, UINT2", "build_s": round(build_s, 1),
-            "cycles": r.cycles, "sim_s": round(sim_s, 2), "cycles_per_s": round(r.cycles / sim_s)}
+    what = f"MVAUBipolar_rtl {mw}x{mh}, PE {pe}, SIMD {simd}, UINT2"
+    if netlist:
+        what += f", yosys netlist ({synth.LUT:,} LUT, {synth.FF:,} FF; yosys {synth_s:.0f} s with write_verilog)"
+    return {"what": what, "build_s": round(build_s, 1), "cycles": r.cycles, "sim_s": round(sim_s, 2),
+            "cycles_per_s": round(r.cycles / sim_s), "synth_s": None if synth_s is None else round(synth_s, 1)}
 
 
 def accelerator(images: int, work: Path) -> dict:
@@ -80,6 +93,7 @@ def accelerator(images: int, work: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vectors", type=int, default=200_000)
+    p.add_argument("--netlist-vectors", type=int, default=20_000)
     p.add_argument("--images", type=int, default=30)
     args = p.parse_args(argv)
     from flows.finn_env import import_finn
@@ -87,7 +101,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         import_finn(work / ".finn")
-        rows = [single_mvu(args.vectors, work), accelerator(args.images, work / "acc")]
+        rows = [single_mvu(args.vectors, work), single_mvu(args.netlist_vectors, work, netlist=True),
+                accelerator(args.images, work / "acc")]
     result = {"machine": platform.processor() or platform.machine(), "rows": rows}
     lines = ["| design | Verilator build (s) | simulated cycles | wall (s) | cycles/s |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['what']} | {r['build_s']} | {r['cycles']:,} | {r['sim_s']} | {r['cycles_per_s']:,} |" for r in rows]
