@@ -10,15 +10,17 @@ compute in float before their first quantizer (CNV: ``2x - 1``, then a signed 8-
 TFC / SFC / LFC: a flatten, ``2x - 1``, a 1- or 2-bit quantizer). That part goes to the host,
 the mirror of the float tail after the last integer tensor (flows.float_tail):
 
-  head (host):        x -> [Mul / Div / Add / Sub / Reshape / ...] -> Div(scale) -> Quant(scale 1)
+  head (host):        x -> [Mul / Div / Add / Sub / Reshape / ...] -> Div(scale) -> Clip -> Round
                       = the quantizer's integers p, exactly the integers Quant(x) / scale
   model (accelerator): p (typed INTb / UINTb) -> Mul(scale) -> the quantizer's output as before
 
-Dividing by the scale and quantizing with scale 1 computes the same float operations as qonnx's
-quant function (x / scale, round, clip), so the host's integers are the QONNX model's. A
-BipolarQuant (1-bit) becomes one of scale 1: +-1, typed BIPOLAR; the lowering then takes it as
-its bits (BINARY, -1 -> 0: FINN's xnor-popcount) or as INT2 (flows.transformation.binary), and
-the stream carries the one or the other (flows.exactness.stage_input encodes it).
+The head is standard ONNX only (Div, Clip, Round / Floor / Ceil; a sign as Less and
+Where), so onnxruntime runs it on a board's ARM without qonnx; it computes the same float
+operations as qonnx's quant function (x / scale, clip to the integer range, round), so the
+host's integers are the QONNX model's. A BipolarQuant (1-bit) gives +-1, typed BIPOLAR; the
+lowering then takes it as its bits (BINARY, -1 -> 0: FINN's xnor-popcount) or as INT2
+(flows.transformation.binary), and the stream carries the one or the other
+(flows.exactness.stage_input encodes it).
 
 The head travels in the model's metadata (``float_head``, one serialized ONNX model) through
 the ``(model, cfg) -> model`` steps; the build writes it to ``head.onnx``.
@@ -109,6 +111,37 @@ def _quant_datatype(model, q) -> DataType:
     return DataType[f"INT{b}" if a.get("signed", 1) else f"UINT{b}"]
 
 
+ROUNDING = {"ROUND": "Round", "HALF_EVEN": "Round", "FLOOR": "Floor", "CEIL": "Ceil"}
+
+
+def _integer_ops(model, q, out: str, dt: DataType) -> tuple[list, list]:
+    """Standard ONNX nodes computing qonnx's Quant(x) / scale (Div, Clip, rounding) or a
+    BipolarQuant's sign (Less, Where) from q's input into ``out``; and their constants."""
+    x = q.input[0]
+    f = lambda name, v: helper.make_tensor(name, TensorProto.FLOAT, [], [float(v)])  # noqa: E731
+    if q.op_type == "BipolarQuant":  # qonnx: +1 where x >= 0, else -1 (a positive scale cannot change it)
+        nodes = [helper.make_node("Less", [x, "head_zero"], ["head_negative"], name="head_sign_test"),
+                 helper.make_node("Where", ["head_negative", "head_minus_one", "head_one"], [out], name="head_sign")]
+        return nodes, [f("head_zero", 0), f("head_one", 1), f("head_minus_one", -1)]
+    mode = _attrs(q).get("rounding_mode", "ROUND")
+    mode = (mode.decode() if isinstance(mode, bytes) else mode).upper()
+    if mode not in ROUNDING:
+        raise LoweringError(q, f"rounding mode {mode}: the host's float head rounds with ROUND, FLOOR or CEIL")
+    lo, hi = _quant_range(model, q, dt)
+    nodes = [helper.make_node("Div", [x, q.input[1]], ["head_unscaled"], name="head_div_scale"),
+             helper.make_node("Clip", ["head_unscaled", "head_min", "head_max"], ["head_clipped"], name="head_clip"),
+             helper.make_node(ROUNDING[mode], ["head_clipped"], [out], name="head_round")]
+    return nodes, [f("head_min", lo), f("head_max", hi)]
+
+
+def _quant_range(model, q, dt: DataType) -> tuple[int, int]:
+    """The quantizer's integer range (narrow: the signed minimum left out)."""
+    lo, hi = int(dt.min()), int(dt.max())
+    if _attrs(q).get("narrow", 0):
+        return (lo + 1, hi) if dt.signed() else (lo, hi - 1)
+    return lo, hi
+
+
 def split_head(model, plan: HeadPlan):
     """Move ``plan`` into the model's float head; the model's input becomes the quantizer's
     integers (same name, the quantizer's output shape), followed by Mul(scale)."""
@@ -120,21 +153,14 @@ def split_head(model, plan: HeadPlan):
     dt = _quant_datatype(model, q)
     in_shape, out_shape = model.get_tensor_shape(iname), model.get_tensor_shape(q.output[0])
     head_out = "head_integers"
-    # the head: the float ops as they are, then Div(scale) and the quantizer with scale 1
-    one = helper.make_tensor("head_one", TensorProto.FLOAT, [], [1.0])
-    div = helper.make_node("Div", [q.input[0], scale], ["head_unscaled"], name="head_div_scale")
-    if q.op_type == "Quant":
-        quant = helper.make_node("Quant", ["head_unscaled", "head_one", q.input[2], q.input[3]], [head_out],
-                                 name="head_quant", domain=q.domain, **_attrs(q))
-    else:
-        quant = helper.make_node("BipolarQuant", ["head_unscaled", "head_one"], [head_out], name="head_quant",
-                                 domain=q.domain)
-    used = {i for n in plan.nodes for i in n.input}
-    inits = [t for t in g.initializer if t.name in used] + [one]
+    # the head: the float ops as they are, then the quantizer's integers in standard ONNX
+    tail_nodes, consts = _integer_ops(model, q, head_out, dt)
+    used = {i for n in plan.nodes[:-1] for i in n.input} | {scale}
+    inits = [t for t in g.initializer if t.name in used] + consts
     inner = {o for n in plan.nodes[:-1] for o in n.output}
     vi = [v for v in g.value_info if v.name in inner]
     head = ModelWrapper(qonnx_make_model(
-        helper.make_graph(list(plan.nodes[:-1]) + [div, quant], "float_head",
+        helper.make_graph(list(plan.nodes[:-1]) + tail_nodes, "float_head",
                           [helper.make_tensor_value_info(iname, TensorProto.FLOAT, in_shape)],
                           [helper.make_tensor_value_info(head_out, TensorProto.FLOAT, out_shape)], inits, value_info=vi),
         producer_name="wrn1bit float head", opset_imports=list(model.model.opset_import)))
@@ -184,7 +210,7 @@ def head_input_range(head) -> tuple[float, float] | None:
     for node in head.graph.node:
         if node.op_type in LAYOUT_OPS:
             continue
-        if node.name == "head_div_scale":
+        if node.name.startswith("head_"):  # the quantizer's own ops
             break
         if node.op_type not in AFFINE_OPS:
             return None
@@ -193,15 +219,17 @@ def head_input_range(head) -> tuple[float, float] | None:
             return None
         c = float(np.asarray(c).reshape(-1)[0])
         a, b = {"Mul": (a * c, b * c), "Div": (a / c, b / c), "Add": (a, b + c), "Sub": (a, b - c)}[node.op_type]
-    s = head.get_initializer(next(n for n in head.graph.node if n.name == "head_div_scale").input[1])
-    if s is None or np.size(s) != 1 or a == 0:
+    div = next((n for n in head.graph.node if n.name == "head_div_scale"), None)
+    if div is None:  # a sign: the interval the float ops map onto [-1, 1] around its threshold 0
+        s, lo, hi = 1.0, -1.0, 1.0
+    else:
+        s = head.get_initializer(div.input[1])
+        if s is None or np.size(s) != 1:
+            return None
+        s = float(np.asarray(s).reshape(-1)[0])
+        lo, hi = (float(head.get_initializer(f"head_{k}")) for k in ("min", "max"))
+    if a == 0:
         return None
-    dt = head.get_tensor_datatype(head.graph.output[0].name)
-    lo, hi = dt.min(), dt.max()
-    q = next(n for n in head.graph.node if n.name == "head_quant")
-    if _attrs(q).get("narrow", 0) and dt.signed():
-        lo = -hi  # a narrow signed quantizer never reaches the type's minimum
-    s = float(np.asarray(s).reshape(-1)[0])
     ends = sorted(((lo * s - b) / a, (hi * s - b) / a))
     return ends[0], ends[1]
 

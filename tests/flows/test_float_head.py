@@ -106,7 +106,7 @@ def test_describe_input_says_where_the_front_ops_go():
     lowered = split_head(ModelWrapper(model.model, make_deepcopy=True), needs_head(model))
     d = describe_input(model, lowered)
     assert d["where"] == "host" and d["head"] == "head.onnx" and d["accelerator_input"]["datatype"] == "INT8"
-    assert "Mul, Sub, Div, Quant" in d["summary"]
+    assert "Mul, Sub, Div, Clip, Round" in d["summary"]
     declared = front_model(CNV_FRONT)
     declared.set_tensor_datatype("x", DataType["UINT8"])
     d = describe_input(declared, declared)
