@@ -32,12 +32,27 @@ def _dt(name):
     return DataType[name]
 
 
-def mvau_case(mw=32, mh=16, pe=4, simd=8, idt="UINT2", out="UINT2", ram_style="block", vectors=64, seed=0):
+def mvau_case(mw=32, mh=16, pe=4, simd=8, idt="UINT2", out="UINT2", ram_style="block", vectors=64, seed=0,
+              xnor=False):
     from tests.hw.custom_op.test_mvau_bipolar_rtl import as_rtl, mvau_model
 
-    model, x, ref = mvau_model(mw, mh, pe, simd, idt, out, ram_style, vec_shape=(vectors,), seed=seed)
+    model, x, ref = mvau_model(mw, mh, pe, simd, idt, out, ram_style, vec_shape=(vectors,), seed=seed, xnor=xnor)
     _, op = as_rtl(model)
     return Case(op, [x], [ref])
+
+
+def maxpool_case(dt="INT4", ch=12, pe=4, k=3, ohw=(2, 3), images=4, seed=0):
+    """MaxPool_rtl on the window stream a depthwise sliding window sends ([fold][kernel][PE])."""
+    import hw.custom_op.maxpool_rtl as maxpool
+    from tests.hw.custom_op.stream_layer_util import as_rtl, random_values
+    from tests.hw.custom_op.test_maxpool_rtl import pool_model
+
+    idt = _dt(dt)
+    windows = random_values(np.random.default_rng(seed), idt, (images, *ohw, k * k, ch))
+    model = pool_model(idt, ch, pe, k, ohw, images)
+    stream = maxpool.stream_major(windows.reshape(images, *ohw, k * k * ch), k * k, ch, pe)
+    _, op = as_rtl(model, "MaxPool_rtl")
+    return Case(op, [stream], [windows.max(axis=-2)])  # numpy's max over each window
 
 
 def threshold_table_case(ch=12, pe=2, idt="INT9", odt="INT8", act_val=-128, steps=255, shared=False,

@@ -55,6 +55,7 @@ DEFAULT = {
     "Thresholding_rtl": lambda: nc.thresholding_case(8, 2, 3, "INT8", (2, 4, 4)),
     "ConvolutionInputGenerator_rtl": lambda: nc.swg_case(4, 2, 3, 6, 1, "UINT2"),
     "FMPadding_rtl": lambda: nc.padding_case(4, 2, 5, (1, 1, 1, 1), "INT4"),
+    "MaxPool_rtl": lambda: nc.maxpool_case("INT4", 12, 4, 3, (2, 3)),
 }
 
 
@@ -99,6 +100,9 @@ GRID = [
     ("mvau-block-int8", lambda: nc.mvau_case(64, 32, 8, 16, "UINT2", "INT8", "block", vectors=24)),
     ("mvau-noact", lambda: nc.mvau_case(32, 8, 2, 16, "INT2", "INT32", "auto", vectors=24)),
     ("mvau-bipolar", lambda: nc.mvau_case(24, 8, 4, 6, "BIPOLAR", "BIPOLAR", "auto", vectors=40)),
+    ("mvau-xnor", lambda: nc.mvau_case(64, 16, 4, 16, "BINARY", "BINARY", "block", vectors=32, xnor=True)),
+    ("maxpool-uint2", lambda: nc.maxpool_case("UINT2", 8, 8, 2, (3, 3))),
+    ("maxpool-binary", lambda: nc.maxpool_case("BINARY", 16, 2, 2, (2, 2))),
     ("table-shared", lambda: nc.threshold_table_case(48, 3, "INT13", "INT8", -128, 255, True, (2, 4, 4))),
     ("table-uint8", lambda: nc.threshold_table_case(8, 8, "UINT8", "UINT8", 0, 255, False, (2, 6, 6))),
     ("fork-int32-3", lambda: nc.fork_case("INT32", 8, 2, 3, (4, 3, 3))),
