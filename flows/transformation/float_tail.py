@@ -21,6 +21,23 @@ def _ancestors(model, tensor: str) -> set:
     return seen
 
 
+def _order_preserving(model, names: list) -> bool:
+    """A tail of scalar ops that keep the order of the class scores (a positive scale, a shift:
+    FINN's TensorNorm after CNV / TFC's last layer): no tail, the label is the accelerator's
+    (streamlining moves them into a TopK, FINN's LabelSelect)."""
+    import numpy as np
+
+    for node in (n for n in model.graph.node if n.name in names):
+        c = model.get_initializer(node.input[1]) if len(node.input) == 2 else None
+        if c is None or np.size(c) != 1 or model.get_initializer(node.input[0]) is not None:
+            return False
+        if node.op_type in ("Mul", "Div") and float(np.asarray(c).reshape(-1)[0]) > 0:
+            continue
+        if node.op_type not in ("Add", "Sub"):
+            return False
+    return True
+
+
 class SplitAtLastIntegerTensor(Transformation):
     """FINN-ONNX level (before streamlining): everything after the model's last integer-valued
     tensor (flows.reference.output_point: the tensor the QONNX reference compares) goes to the
@@ -30,7 +47,7 @@ class SplitAtLastIntegerTensor(Transformation):
 
     def apply(self, model):
         point = output_point(model)
-        if not point.float_tail or point.label_node is not None:
+        if not point.float_tail or point.label_node is not None or _order_preserving(model, point.float_tail):
             return model, False
         keep = _ancestors(model, point.tensor.name)
         tail = [n for n in model.graph.node if n.name not in keep]

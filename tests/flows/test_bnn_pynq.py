@@ -61,6 +61,9 @@ def test_bnn_pynq_lowers_completely_and_exactly(tmp_path, name, form):
     if name.startswith("cnv"):
         pools = [getCustomOp(n) for n in df.graph.node if base_op(n.op_type) == "Pool"]
         assert len(pools) == 2 and {p.get_nodeattr("Function") for p in pools} == {"MaxPool"}
+    # FINN's TensorNorm after the last layer (a positive scale): no float tail, the label is the
+    # accelerator's LabelSelect, as in FINN's own builds
+    assert "tail" not in stages and base_op(df.graph.node[-1].op_type) == "LabelSelect"
     iname = df.graph.input[0].name
     if form == "exported":  # the float ops and the input quantizer's rounding run on the host
         assert "head" in stages
