@@ -28,16 +28,15 @@ the ``(model, cfg) -> model`` steps; the build writes it to ``head.onnx``.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import ModelProto, TensorProto, helper
+from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
-from flows.graph import LoweringError
+from flows.graph import LoweringError, embed_model, embedded_model
 
 HEAD_PROP = "float_head"
 # float ops of one tensor and constants that may stand in front of the input quantizer
@@ -174,18 +173,13 @@ def split_head(model, plan: HeadPlan):
         g.value_info.remove(v)
     model.set_tensor_shape(iname, out_shape)
     model.set_tensor_datatype(iname, dt)
-    model.set_metadata_prop(HEAD_PROP, base64.b64encode(head.model.SerializeToString()).decode())
+    embed_model(model, HEAD_PROP, head)
     return model
 
 
 def float_head_of(model) -> ModelWrapper | None:
     """The float head kept in ``model``'s metadata, or None."""
-    data = model.get_metadata_prop(HEAD_PROP)
-    if not data:
-        return None
-    proto = ModelProto()
-    proto.ParseFromString(base64.b64decode(data))
-    return ModelWrapper(proto)
+    return embedded_model(model, HEAD_PROP)
 
 
 def head_integers(head, x: np.ndarray) -> np.ndarray:

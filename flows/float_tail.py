@@ -14,15 +14,14 @@ so that it travels with the (model, cfg) -> model steps. ``execute_with_tail`` r
 
 from __future__ import annotations
 
-import base64
 import copy
 
 import numpy as np
-from onnx import ModelProto, helper
+from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
-from flows.graph import LoweringError
+from flows.graph import LoweringError, embed_model, embedded_model
 
 TAIL_PROP = "float_tail"
 LAYOUT_OPS = ("Transpose", "Reshape", "Flatten")
@@ -113,18 +112,13 @@ def split_tail(model, tail: list, boundary: str):
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(boundary, 1, shape))
     model.set_tensor_datatype(boundary, dt)
-    model.set_metadata_prop(TAIL_PROP, base64.b64encode(tail_model.model.SerializeToString()).decode())
+    embed_model(model, TAIL_PROP, tail_model)
     return model
 
 
 def float_tail_of(model) -> ModelWrapper | None:
     """The float tail kept in ``model``'s metadata, or None."""
-    data = model.get_metadata_prop(TAIL_PROP)
-    if not data:
-        return None
-    proto = ModelProto()
-    proto.ParseFromString(base64.b64decode(data))
-    return ModelWrapper(proto)
+    return embedded_model(model, TAIL_PROP)
 
 
 def run_tail(tail, integers: np.ndarray) -> np.ndarray:

@@ -34,3 +34,35 @@ def base_op(op_type: str) -> str:
 def initializer(model, name: str):
     """The constant behind a tensor name, or None."""
     return model.get_initializer(name)
+
+
+def embed_model(model, prop: str, part) -> None:
+    """Keep the ModelWrapper ``part`` in ``model``'s metadata under ``prop`` (one serialized ONNX
+    model): it then travels with the model through the ``(model, cfg) -> model`` steps."""
+    import base64
+
+    model.set_metadata_prop(prop, base64.b64encode(part.model.SerializeToString()).decode())
+
+
+def embedded_model(model, prop: str):
+    """The ModelWrapper kept in ``model``'s metadata under ``prop``, or None."""
+    import base64
+
+    from onnx import ModelProto
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    data = model.get_metadata_prop(prop)
+    if not data:
+        return None
+    proto = ModelProto()
+    proto.ParseFromString(base64.b64decode(data))
+    return ModelWrapper(proto)
+
+
+def bypass(model, node, source: str) -> None:
+    """Remove ``node``; whatever took its first output takes ``source`` instead."""
+    for n in model.find_consumers(node.output[0]) or []:
+        for i, name in enumerate(n.input):
+            if name == node.output[0]:
+                n.input[i] = source
+    model.graph.node.remove(node)

@@ -8,7 +8,7 @@ from qonnx.core.data_layout import NHWC
 from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
 
-from flows.graph import LoweringError, initializer
+from flows.graph import LoweringError, bypass, initializer
 
 
 class IntegerInput(Transformation):
@@ -79,11 +79,7 @@ class InputToNHWC(Transformation):
             model.set_tensor_datatype(t.output[0], out_dt)
             model.set_tensor_layout(t.output[0], NHWC)
         else:
-            for n in model.find_consumers(t.output[0]):
-                for i, name in enumerate(n.input):
-                    if name == t.output[0]:
-                        n.input[i] = inp.name
-            model.graph.node.remove(t)
+            bypass(model, t, inp.name)
         model.set_tensor_shape(inp.name, nhwc)
         model.set_tensor_datatype(inp.name, dt)
         model.set_tensor_layout(inp.name, NHWC)
@@ -105,11 +101,7 @@ class InputFlattenToHost(Transformation):
         if shape is None or len(shape) != 2:
             return model, False
         dt = model.get_tensor_datatype(inp.name)
-        for n in model.find_consumers(r.output[0]) or []:
-            for i, name in enumerate(n.input):
-                if name == r.output[0]:
-                    n.input[i] = inp.name
-        model.graph.node.remove(r)
+        bypass(model, r, inp.name)
         model.set_tensor_shape(inp.name, shape)
         model.set_tensor_datatype(inp.name, dt)
         return model, True
