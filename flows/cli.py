@@ -7,7 +7,8 @@
              [--data fashion_mnist|mnist|cifar10|svhn | --inputs X.npy] [--out build]
   verify-hw  (wrn1bit verify, python -m hw verify) the whole accelerator in Verilator (--sim rtl)
              or cppsim (--sim cppsim), same input options, [--processes N]; --netlist [--layers NAME...]:
-             every layer as RTL and as its yosys netlist on the same images (default 3)
+             every layer as RTL and as its yosys netlist on the same images (default 3); --netlist
+             --whole: the whole accelerator as one flattened netlist beside its RTL (default 20 images)
 
 Exit status: 0 done; 2 bad input (one `error: ...` line; a design too large for the board also
 prints the per-layer table); 3 the vendor-free part is done and the next step needs
@@ -78,6 +79,11 @@ def verify_hw_parser(prog: str) -> argparse.ArgumentParser:
                    help="every layer as RTL and as its yosys netlist (Xilinx primitive models) on the same "
                         "images (default 3), each against FINN's python; report verify_netlist.{json,md}")
     v.add_argument("--layers", nargs="+", metavar="NAME", help="--netlist: only these layers")
+    v.add_argument("--whole", action="store_true",
+                   help="--netlist: the whole stitched accelerator (FIFOs as `verify` sized them) synthesized as "
+                        "one flattened netlist and simulated beside its RTL (default 20 images): labels, class "
+                        "scores and cycles per image vs the RTL and the QONNX model; with --layers also those "
+                        "layers one by one")
     return v
 
 
@@ -132,6 +138,10 @@ def run_verify_hw(args) -> int:
     images = args.images if args.images is not None else (10 if args.sim == "cppsim" else 100)
     if args.netlist:
         return run_verify_netlist(args)
+    if args.whole:
+        from common.errors import UserError
+
+        raise UserError("--whole is an option of --netlist: wrn1bit verify --netlist --whole")
     if args.sim == "cppsim":
         from flows.verify_cppsim import verify_hls_accelerator
 
@@ -156,12 +166,22 @@ def run_verify_netlist(args) -> int:
     if args.sim != "rtl":
         raise UserError("--netlist simulates the RTL layers' netlists: use it with --sim rtl")
     r = verify_netlist_layers(args.model, args.board, args.out, args.checkpoint,
-                              args.images if args.images is not None else 3, args.gap, args.stall,
-                              data=args.data, inputs=args.inputs, margin=args.margin, layers=args.layers)
-    rows = [row for row in r["layers"] if "skipped" not in row]
-    ok = sum(row["passed"] for row in rows)
-    print(f"[hw] netlists {'PASSED' if r['passed'] else 'FAILED'}: {ok}/{len(rows)} layers RTL == netlist == FINN "
-          f"python on {r['images']} images, same output cycles; {r['seconds']:.0f} s; report {r['report']}")
+                              args.images if args.images is not None else (20 if args.whole else 3), args.gap,
+                              args.stall, data=args.data, inputs=args.inputs, margin=args.margin, layers=args.layers,
+                              whole=args.whole)
+    if "whole" in r:
+        w = r["whole"]
+        n, sim = w["images"], w["sim"]
+        print(f"[hw] whole-accelerator netlist {'PASSED' if w['passed'] else 'FAILED'} on {n} inputs: labels/integers "
+              f"{w['labels_equal_rtl']}/{w['scores_equal_rtl']} of {n} vs RTL, {w['netlist_labels_equal_qonnx']}/"
+              f"{w['netlist_scores_equal_qonnx']} of {n} vs QONNX; cycles/image {sim['netlist']['cycles_per_image']:,} "
+              f"(RTL {sim['rtl']['cycles_per_image']:,}); {w['seconds']:.0f} s; report {r['report']}")
+    if "layers" in r:
+        rows = [row for row in r["layers"] if "skipped" not in row]
+        ok = sum(row["passed"] for row in rows)
+        print(f"[hw] netlists {'PASSED' if all(row['passed'] for row in rows) and rows else 'FAILED'}: {ok}/{len(rows)} "
+              f"layers RTL == netlist == FINN python on {r['images']} images, same output cycles; {r['seconds']:.0f} s; "
+              f"report {r['report']}")
     return 0 if r["passed"] else 1
 
 

@@ -103,12 +103,13 @@ class Stitched:
     ops: list = field(default_factory=list)
     monitored: list[str] = field(default_factory=list)  # tensors seen on ports mon<k>_*
     limit_ports: bool = False  # FIFO k holds at most input fifo<k>_limit beats (sizing runs)
+    peak_ports: bool = True  # outputs fifo<k>_maxcount: each FIFO's peak occupancy (sizing runs)
 
     def fifo_edges(self) -> list[Edge]:
         return [e for e in self.edges if e.has_fifo]
 
     def design(self, cache_dir=None) -> VerilatedDesign:
-        probes = [f"fifo{k}_maxcount" for k, _ in enumerate(self.fifo_edges())]
+        probes = [f"fifo{k}_maxcount" for k, _ in enumerate(self.fifo_edges())] if self.peak_ports else []
         include = sorted({f.parent for f in self.files})
         widths = {e.tensor: e.width for e in self.edges}
         monitors = [Stream(f"mon{k}", widths[t]) for k, t in enumerate(self.monitored)]
@@ -212,13 +213,15 @@ def module_inputs(op) -> list[str]:
 
 def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[str, int] | None = None,
            default_depth: int | None = 2, fpgapart: str = "xc7z020clg400-1", clk_ns: float = 10.0,
-           monitors: list[str] = (), limit_ports: bool = False) -> Stitched:
+           monitors: list[str] = (), limit_ports: bool = False, peak_ports: bool = True) -> Stitched:
     """Write ``<out_dir>/<name>.v`` for the partition ``model``; FIFO depth per tensor name
     from ``depths`` (else ``default_depth``; None: each FIFO holds a whole image of its stream, so
     nothing ever waits for room, where sizing by simulation starts). ``monitors``: tensors between layers whose beats
     the simulation should also see (ports ``mon<k>_TDATA/_TVALID``, valid = a handshake).
     ``limit_ports``: every FIFO gets an input ``fifo<k>_limit``, the beats it may hold (2 up to
-    its depth; Stitched.limits), so that one build tries many depths (sizing only)."""
+    its depth; Stitched.limits), so that one build tries many depths (sizing only). ``peak_ports``
+    False: no fifo<k>_maxcount outputs (simulation-only counters that a synthesized design, whose
+    netlist is simulated, should not carry)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ops = _ops(model, out_dir / "layers", fpgapart, clk_ns)
@@ -236,14 +239,15 @@ def stitch(model, out_dir: str | Path, name: str = "accelerator", depths: dict[s
     bad = [t for t in monitors if t not in fifo_tensors]
     if bad:
         raise ValueError(f"cannot monitor {', '.join(bad)}: only tensors between two layers")
-    top_file.write_text(_top_verilog(name, model, ops, edges, list(monitors), limit_ports))
+    top_file.write_text(_top_verilog(name, model, ops, edges, list(monitors), limit_ports, peak_ports))
     files.append(top_file)
     inputs = [Stream(f"in{i}_V", e.width) for i, e in enumerate(x for x in edges if x.src is None)]
     outputs = [Stream(f"out{o}_V", e.width) for o, e in enumerate(x for x in edges if x.dst is None)]
-    return Stitched(name, files, inputs, outputs, edges, ops, list(monitors), limit_ports)
+    return Stitched(name, files, inputs, outputs, edges, ops, list(monitors), limit_ports, peak_ports)
 
 
-def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], limit_ports: bool = False) -> str:
+def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], limit_ports: bool = False,
+                 peak_ports: bool = True) -> str:
     graph_in = [e for e in edges if e.src is None]
     graph_out = [e for e in edges if e.dst is None]
     fifos = [e for e in edges if e.has_fifo]
@@ -255,7 +259,8 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], 
         ports += [f"output wire [{e.width - 1}:0] out{o}_V_TDATA", f"output wire out{o}_V_TVALID",
                   f"input  wire out{o}_V_TREADY"]
     # peak occupancy of every FIFO, for sizing them by simulation
-    ports += [f"output wire [31:0] fifo{k}_maxcount" for k, _ in enumerate(fifos)]
+    if peak_ports:
+        ports += [f"output wire [31:0] fifo{k}_maxcount" for k, _ in enumerate(fifos)]
     if limit_ports:
         ports += [f"input  wire [{count_bits(e.depth) - 1}:0] fifo{k}_limit" for k, e in enumerate(fifos)]
     widths = {e.tensor: e.width for e in edges}
@@ -276,16 +281,16 @@ def _top_verilog(name: str, model, ops, edges: list[Edge], monitors: list[str], 
             body.append(f"    wire [{e.width - 1}:0] {sig}_TDATA;  wire {sig}_TVALID;  wire {sig}_TREADY;")
         cbits = count_bits(e.depth)
         limit = f"fifo{k}_limit" if limit_ports else f"{cbits}'d0"
+        if peak_ports:
+            body += [f"    wire [{cbits - 1}:0] fifo{k}_peak;", f"    assign fifo{k}_maxcount = 32'(fifo{k}_peak);"]
         body += [
-            f"    wire [{cbits - 1}:0] fifo{k}_peak;",
-            f"    assign fifo{k}_maxcount = 32'(fifo{k}_peak);",
             f"    stream_fifo #(.DEPTH({e.depth}), .DATA_WIDTH({e.width}), "
             f".RAM_STYLE(\"{fifo_ram_style(e.depth, e.width)}\"), .LIMIT_PORT({int(limit_ports)})) fifo{k} (",
             "        .clk(ap_clk), .rst(!ap_rst_n),",
             f"        .idat({s}_TDATA), .ivld({s}_TVALID), .irdy({s}_TREADY),",
             f"        .odat({d}_TDATA), .ovld({d}_TVALID), .ordy({d}_TREADY),",
             f"        .limit({limit}),",
-            f"        .count(), .maxcount(fifo{k}_peak)",
+            f"        .count(), .maxcount({f'fifo{k}_peak' if peak_ports else ''})",
             "    );",
             "",
         ]
