@@ -13,9 +13,9 @@ Each step runs in a child process: its wall time and peak RSS are its own. FINN'
 figures for the same networks on the same chip are listed beside them (BNN-PYNQ, Pynq-Z1,
 xc7z020, 100 MHz, after Vivado, measured on the board).
 
-    python bench/bnn_pynq.py [--networks cnv_1w1a tfc_1w1a ...] [--board pynq-z2] [--images 20]
+    python bench/bnn_pynq.py [--networks cnv_1w1a tfc_1w1a ...] [--board pynq-z2] [--images 20] [--work DIR]
 
-Writes bench/results/bnn_pynq.{json,md}.
+Writes bench/results/bnn_pynq.{json,md} after every network; with --work a rerun resumes.
 """
 
 from __future__ import annotations
@@ -54,17 +54,30 @@ def child(cmd: list[str], ok=(0,)) -> tuple[float, float, str]:
 
 
 def run_network(name: str, board: str, images: int, work: Path) -> dict:
+    """Both steps for one network in ``work``; a step whose result is already there (an earlier,
+    interrupted run of the same --work) is not run again, and its time is not known."""
+    from common.atomic import write_json
     from train.finn_examples import export_finn_example
 
-    model, _ = export_finn_example(name, work / f"{name}.onnx", "totensor")
+    model = work / f"{name}.onnx"
     out = work / "out"
-    verify_s, verify_mib, _ = child([sys.executable, "-m", "hw", "verify", "--board", board, "--model", str(model),
-                                     "--out", str(out), "--images", str(images), "--processes", "1"])
-    build_s, build_mib, _ = child([sys.executable, "-m", "flows", "build", "--board", board, "--model", str(model),
-                                   "--out", str(out), "--synth-jobs", "1"], ok=(0, 3))
     bdir = out / f"{name}_{board}"
-    v = json.loads((bdir / "verify_rtl.json").read_text())
+    times_file = bdir / "bench_times.json"
+    times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    v = json.loads((bdir / "verify_rtl.json").read_text()) if (bdir / "verify_rtl.json").is_file() else {}
+    if v.get("images") != images:
+        export_finn_example(name, model, "totensor")
+        times = {"verify": child([sys.executable, "-m", "hw", "verify", "--board", board, "--model", str(model),
+                                  "--out", str(out), "--images", str(images), "--processes", "1"])[:2]}
+        write_json(times_file, times)
+        v = json.loads((bdir / "verify_rtl.json").read_text())
     rep = json.loads((bdir / "report.json").read_text())
+    if "totals" not in rep.get("synthesis", {}):
+        times["build"] = child([sys.executable, "-m", "flows", "build", "--board", board, "--model", str(model),
+                                "--out", str(out), "--synth-jobs", "1"], ok=(0, 3))[:2]
+        write_json(times_file, times)
+        rep = json.loads((bdir / "report.json").read_text())
+    (verify_s, verify_mib), (build_s, build_mib) = (times.get(k, (None, None)) for k in ("verify", "build"))
     syn = rep["synthesis"]
     kept = json.loads((bdir / "project_rtl.json").read_text())
     return {
@@ -82,6 +95,12 @@ def run_network(name: str, board: str, images: int, work: Path) -> dict:
         "build": {"wall_s": build_s, "peak_rss_mib": build_mib},
         "finn_published": FINN_PUBLISHED.get(name),
     }
+
+
+def _time(step: dict) -> str:
+    if step["wall_s"] is None:
+        return "- (resumed)"
+    return f"{step['wall_s']:.0f} s / {step['peak_rss_mib']:.0f} MiB"
 
 
 def _pct(r: dict, k: str) -> str:
@@ -107,8 +126,7 @@ def markdown(res: dict) -> str:
             f"| {r['network']} | {'PASSED' if r['passed'] else 'FAILED'} {r['integers_equal']}/{r['images']} | "
             f"{r['cycles_per_image']:,} | {r['fps']:,.0f} | {y.get('LUT', 0):,}{_pct(r, 'LUT')} | {y.get('FF', 0):,} | "
             f"{y.get('BRAM36', 0):g}{_pct(r, 'BRAM36')} | {', '.join(r['hls_layers']) or 'none'} | "
-            f"{r['verify']['wall_s']:.0f} s / {r['verify']['peak_rss_mib']:.0f} MiB | "
-            f"{r['build']['wall_s']:.0f} s / {r['build']['peak_rss_mib']:.0f} MiB |")
+            f"{_time(r['verify'])} | {_time(r['build'])} |")
     pub = [r for r in res["networks"] if r["finn_published"]]
     if pub:
         lines += ["", "FINN's published figures for the same networks on the same chip (BNN-PYNQ on a Pynq-Z1, "
@@ -133,17 +151,20 @@ def main() -> int:
     p.add_argument("--board", default="pynq-z2")
     p.add_argument("--images", type=int, default=20)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "bnn_pynq")
+    p.add_argument("--work", type=Path, help="keep the builds here; a rerun with the same --work resumes "
+                   "(default: a temporary folder, removed at the end)")
     args = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bnn_pynq_") as tmp:
+        work = args.work or Path(tmp)
         for name in args.networks:
             print(f"[bench] {name} ...", flush=True)
-            rows.append(run_network(name, args.board, args.images, Path(tmp)))
-    res = {"board": args.board, "images": args.images, "clock_mhz": rows[0]["clock_mhz"], "networks": rows,
-           "machine": platform.machine(), "cpus": os.cpu_count(),
-           "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg())}
-    write_json(args.out.with_suffix(".json"), res)
-    write_text(args.out.with_suffix(".md"), markdown(res))
+            rows.append(run_network(name, args.board, args.images, work))
+            res = {"board": args.board, "images": args.images, "clock_mhz": rows[0]["clock_mhz"], "networks": rows,
+                   "machine": platform.machine(), "cpus": os.cpu_count(),
+                   "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg())}
+            write_json(args.out.with_suffix(".json"), res)  # after every network: nothing lost
+            write_text(args.out.with_suffix(".md"), markdown(res))
     print(markdown(res), end="")
     return 0 if all(r["passed"] for r in rows) else 1
 
