@@ -39,17 +39,22 @@ def test_whole_accelerator_netlist_equals_rtl_and_qonnx(tmp_path):
     images = 6
     np.save(npy, np.random.default_rng(3).integers(0, 256, (images, 1, SIZE, SIZE)).astype(np.float32) / 255)
     out = tmp_path / "out"
+    # folded into 30% of the board: the default margin unfolds this small network to 35 k LUT, whose
+    # netlist takes Verilator and g++ a quarter of an hour; at a tenth (margin 0.9) an image takes
+    # about 150 k cycles, longer than the simulation's 100 k-cycle stall limit of the FIFO sizing
+    margin = 0.7
 
     # without the FIFO depths that `wrn1bit verify` sizes, --whole says what to run first
     from common.errors import UserError
 
     with pytest.raises(UserError, match="run `wrn1bit verify` with the same model, board and margin first"):
-        verify_netlist_layers(path, "pynq-z2", out, images=images, inputs=npy, whole=True)
+        verify_netlist_layers(path, "pynq-z2", out, images=images, inputs=npy, whole=True, margin=margin)
 
-    rtl = verify_accelerator(path, "pynq-z2", out, images=images, inputs=npy, gap_prob=0.3, stall_prob=0.3)
+    rtl = verify_accelerator(path, "pynq-z2", out, images=images, inputs=npy, gap_prob=0.3, stall_prob=0.3,
+                             margin=margin)
     assert rtl["passed"]
     r = verify_netlist_layers(path, "pynq-z2", out, images=images, inputs=npy, whole=True, gap_prob=0.3,
-                              stall_prob=0.3)
+                              stall_prob=0.3, margin=margin)
     w = r["whole"]
     assert "layers" not in r  # --whole without --layers: no per-layer table
     assert w["images"] == images and w["gap_images"] == 2
