@@ -40,8 +40,8 @@ def test_whole_accelerator_netlist_equals_rtl_and_qonnx(tmp_path):
     np.save(npy, np.random.default_rng(3).integers(0, 256, (images, 1, SIZE, SIZE)).astype(np.float32) / 255)
     out = tmp_path / "out"
     # folded into 30% of the board: the default margin unfolds this small network to 35 k LUT, whose
-    # netlist takes Verilator and g++ a quarter of an hour; at a tenth (margin 0.9) an image takes
-    # about 150 k cycles, longer than the simulation's 100 k-cycle stall limit of the FIFO sizing
+    # netlist takes Verilator and g++ a quarter of an hour; at a tenth (margin 0.9) the slowest
+    # folding leaves over 100 k cycles between output beats, the FIFO sizing's stall limit
     margin = 0.7
 
     # without the FIFO depths that `wrn1bit verify` sizes, --whole says what to run first
