@@ -66,8 +66,10 @@ def step_wrn_save_float_tail(model, cfg):
     front of the input quantizer, flows.float_head), and host.json saying what runs where and
     what the accelerator takes and gives. An earlier build's head / tail is removed where there
     is none."""
-    from flows.build import load_model
+    from qonnx.core.modelwrapper import ModelWrapper
+
     from flows.float_head import describe_input, float_head_of
+    from flows.model_file import read_onnx
 
     for name, part in (("tail.onnx", float_tail_of(model)), ("head.onnx", float_head_of(model))):
         path = out_path(cfg, name)
@@ -76,7 +78,8 @@ def step_wrn_save_float_tail(model, cfg):
                 part.save(str(tmp))
         elif path.exists():
             path.unlink()
-    write_json(out_path(cfg, "host.json"), {"input": describe_input(load_model(cfg.model_path), model),
+    qonnx = ModelWrapper(read_onnx(cfg.model_path))  # the model as given (checked when the build began)
+    write_json(out_path(cfg, "host.json"), {"input": describe_input(qonnx, model),
                                             "output": describe_output(model)})
     return model
 
