@@ -130,7 +130,9 @@ VERIFY_TESTS_rtl := tests/hw/custom_op
 VERIFY_TESTS_cppsim := tests/hw/test_cppsim.py tests/hw/test_cppsim_headers.py
 VERIFY_INPUTS = $(if $(DATA),--data $(DATA)) $(if $(INPUTS),--inputs $(INPUTS))
 # NETLIST=1: every layer as RTL and as the netlist yosys makes of it (Xilinx primitive models), on
-# NETLIST_IMAGES images, after the per-layer netlist tests; report $(OUT)/<model>_<board>/verify_netlist.md
+# NETLIST_IMAGES images, after the per-layer netlist tests; report $(OUT)/<model>_<board>/verify_netlist.md.
+# NETLIST=whole: the whole stitched accelerator as one flattened netlist (after a `make verify`,
+# whose FIFO depths it takes; NETLIST_IMAGES=20 for the issue's check)
 NETLIST ?=
 NETLIST_IMAGES ?= 3
 VERIFY_TESTS_netlist := tests/hw/sim/test_netlist_layers.py tests/hw/sim/test_netlist_catches.py tests/hw/sim/test_bram_models.py
@@ -138,7 +140,7 @@ verify: venv data
 	@case "$(HW)" in rtl|cppsim) ;; *) echo "make verify: HW must be rtl or cppsim, got '$(HW)'" >&2; exit 2;; esac
 	$(BIN)/python -m pytest -q $(if $(NETLIST),$(VERIFY_TESTS_netlist),$(VERIFY_TESTS_$(HW)))
 	$(BIN)/wrn1bit verify --sim $(HW) --model $(MODEL) --board $(BOARD) --out $(OUT) \
-		$(if $(NETLIST),--netlist --images $(NETLIST_IMAGES),--images $(VERIFY_IMAGES)) \
+		$(if $(NETLIST),--netlist $(if $(filter whole,$(NETLIST)),--whole) --images $(NETLIST_IMAGES),--images $(VERIFY_IMAGES)) \
 		$(VERIFY_INPUTS) $(if $(and $(filter rtl,$(HW)),$(if $(NETLIST),,1)),--processes $(VERIFY_PROCS))
 
 bench-hw: venv
