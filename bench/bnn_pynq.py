@@ -127,6 +127,9 @@ def markdown(res: dict) -> str:
             f"{r['cycles_per_image']:,} | {r['fps']:,.0f} | {y.get('LUT', 0):,}{_pct(r, 'LUT')} | {y.get('FF', 0):,} | "
             f"{y.get('BRAM36', 0):g}{_pct(r, 'BRAM36')} | {', '.join(r['hls_layers']) or 'none'} | "
             f"{_time(r['verify'])} | {_time(r['build'])} |")
+    if any(r[k]["wall_s"] is None for r in res["networks"] for k in ("verify", "build")):
+        lines += ["", "- (resumed): that step's result comes from an earlier, interrupted run with the same `--work` "
+                  "(the same code); its wall time and memory were not measured."]
     pub = [r for r in res["networks"] if r["finn_published"]]
     if pub:
         lines += ["", "FINN's published figures for the same networks on the same chip (BNN-PYNQ on a Pynq-Z1, "
