@@ -106,7 +106,8 @@ GRID = [
     ("mvau-lut-int4", lambda: nc.mvau_case(36, 12, 3, 12, "INT4", "INT4", "distributed", vectors=40)),
     ("mvau-block-int8", lambda: nc.mvau_case(64, 32, 8, 16, "UINT2", "INT8", "block", vectors=24)),
     ("mvau-noact", lambda: nc.mvau_case(32, 8, 2, 16, "INT2", "INT32", "auto", vectors=24)),
-    ("mvau-bipolar", lambda: nc.mvau_case(24, 8, 4, 6, "BIPOLAR", "BIPOLAR", "auto", vectors=40)),
+    # a sign output; BIPOLAR inputs are refused by the RTL (they take FINN's xnor form: mvau-xnor)
+    ("mvau-bipolar-out", lambda: nc.mvau_case(24, 8, 4, 6, "BINARY", "BIPOLAR", "auto", vectors=40)),
     ("mvau-xnor", lambda: nc.mvau_case(64, 16, 4, 16, "BINARY", "BINARY", "block", vectors=32, xnor=True)),
     ("maxpool-uint2", lambda: nc.maxpool_case("UINT2", 8, 8, 2, (3, 3))),
     ("maxpool-binary", lambda: nc.maxpool_case("BINARY", 16, 2, 2, (2, 2))),
