@@ -36,7 +36,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
-from flows.graph import LoweringError, embed_model, embedded_model
+from flows.graph import LoweringError, embed_model, embedded_model, node_attrs
 
 HEAD_PROP = "float_head"
 # float ops of one tensor and constants that may stand in front of the input quantizer
@@ -53,34 +53,36 @@ class HeadPlan:
     quant: object        # the Quant / BipolarQuant node
 
 
-def _attrs(node) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _const_inputs_only(model, node, tensor: str) -> bool:
     return all(i == tensor or not i or model.get_initializer(i) is not None for i in node.input)
+
+
+def front_chain(model) -> list:
+    """The ops from the graph input up to and including its first quantizer: a chain of
+    single-consumer float / layout ops of one tensor and constants; it stops short where the
+    chain goes on with anything else (then it holds no quantizer)."""
+    nodes, t = [], model.graph.input[0].name
+    while True:
+        consumers = model.find_consumers(t) or []
+        if len(consumers) != 1:
+            return nodes
+        node = consumers[0]
+        if not _const_inputs_only(model, node, t) or node.input[0] != t \
+                or node.op_type not in AFFINE_OPS + LAYOUT_OPS + QUANT_OPS:
+            return nodes
+        nodes.append(node)
+        if node.op_type in QUANT_OPS:
+            return nodes
+        t = node.output[0]
 
 
 def find_head(model) -> HeadPlan | None:
     """The chain graph input -> float / layout ops -> first quantizer, or None where the input
     is declared integer or feeds something else than such a chain."""
-    iname = model.graph.input[0].name
-    if model.get_tensor_datatype(iname) != DataType["FLOAT32"]:
+    if model.get_tensor_datatype(model.graph.input[0].name) != DataType["FLOAT32"]:
         return None  # declared integer: streamlining folds the float ops into the first thresholds
-    nodes, t = [], iname
-    while True:
-        consumers = model.find_consumers(t) or []
-        if len(consumers) != 1:
-            return None
-        node = consumers[0]
-        if not _const_inputs_only(model, node, t) or node.input[0] != t:
-            return None
-        nodes.append(node)
-        if node.op_type in QUANT_OPS:
-            return HeadPlan(nodes, node)
-        if node.op_type not in AFFINE_OPS + LAYOUT_OPS:
-            return None
-        t = node.output[0]
+    nodes = front_chain(model)
+    return HeadPlan(nodes, nodes[-1]) if nodes and nodes[-1].op_type in QUANT_OPS else None
 
 
 def needs_head(model) -> HeadPlan | None:
@@ -91,7 +93,7 @@ def needs_head(model) -> HeadPlan | None:
         return None
     q = plan.quant
     if len(plan.nodes) == 1 and q.op_type == "Quant":
-        a = _attrs(q)
+        a = node_attrs(q)
         zp = model.get_initializer(q.input[2])
         if not a.get("signed", 1) and not a.get("narrow", 0) and zp is not None and not np.any(zp != 0):
             return None
@@ -105,7 +107,7 @@ def _quant_datatype(model, q) -> DataType:
     zp, bits = model.get_initializer(q.input[2]), model.get_initializer(q.input[3])
     if zp is None or bits is None or np.any(zp != 0) or np.size(bits) != 1:
         raise LoweringError(q, "the input quantizer needs a constant bit width and zero point 0")
-    a = _attrs(q)
+    a = node_attrs(q)
     b = int(np.asarray(bits).reshape(-1)[0])
     return DataType[f"INT{b}" if a.get("signed", 1) else f"UINT{b}"]
 
@@ -122,7 +124,7 @@ def _integer_ops(model, q, out: str, dt: DataType) -> tuple[list, list]:
         nodes = [helper.make_node("Less", [x, "head_zero"], ["head_negative"], name="head_sign_test"),
                  helper.make_node("Where", ["head_negative", "head_minus_one", "head_one"], [out], name="head_sign")]
         return nodes, [f("head_zero", 0), f("head_one", 1), f("head_minus_one", -1)]
-    mode = _attrs(q).get("rounding_mode", "ROUND")
+    mode = node_attrs(q).get("rounding_mode", "ROUND")
     mode = (mode.decode() if isinstance(mode, bytes) else mode).upper()
     if mode not in ROUNDING:
         raise LoweringError(q, f"rounding mode {mode}: the host's float head rounds with ROUND, FLOOR or CEIL")
@@ -136,7 +138,7 @@ def _integer_ops(model, q, out: str, dt: DataType) -> tuple[list, list]:
 def _quant_range(model, q, dt: DataType) -> tuple[int, int]:
     """The quantizer's integer range (narrow: the signed minimum left out)."""
     lo, hi = int(dt.min()), int(dt.max())
-    if _attrs(q).get("narrow", 0):
+    if node_attrs(q).get("narrow", 0):
         return (lo + 1, hi) if dt.signed() else (lo, hi - 1)
     return lo, hi
 
@@ -228,24 +230,11 @@ def head_input_range(head) -> tuple[float, float] | None:
     return ends[0], ends[1]
 
 
-def front_ops(model) -> list:
-    """The ops between the graph input and its first quantizer (whatever the input's type)."""
-    nodes, t = [], model.graph.input[0].name
-    while True:
-        consumers = model.find_consumers(t) or []
-        if len(consumers) != 1 or consumers[0].op_type not in AFFINE_OPS + LAYOUT_OPS + QUANT_OPS:
-            return nodes
-        nodes.append(consumers[0])
-        if consumers[0].op_type in QUANT_OPS:
-            return nodes
-        t = consumers[0].output[0]
-
-
 def describe_input(qonnx, lowered) -> dict:
     """What the host does in front of the accelerator and what the accelerator takes, for the
     report: ``qonnx`` is the model as given, ``lowered`` a graph of the flow (after tidy)."""
     iname = lowered.graph.input[0].name
-    ops = front_ops(qonnx)
+    ops = front_chain(qonnx)
     names = [f"{n.name} ({n.op_type})" for n in ops]
     accel = {"datatype": lowered.get_tensor_datatype(iname).name, "shape": list(lowered.get_tensor_shape(iname))}
     head = float_head_of(lowered)

@@ -31,6 +31,13 @@ def base_op(op_type: str) -> str:
     return op_type
 
 
+def node_attrs(node) -> dict:
+    """A node's attributes as Python values."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
 def initializer(model, name: str):
     """The constant behind a tensor name, or None."""
     return model.get_initializer(name)

@@ -3,7 +3,7 @@
 An ONNX file is data, but some of its fields name things the flow would act on:
 
 - External data. A tensor may keep its bytes in another file, named by a path in the model
-  (``location``). A model from someone else could name ``/home/you/.ssh/id_rsa`` or
+  (``location``). A model from someone else could name ``~/.ssh/id_rsa`` or
   ``../../secret``, and loading it would read that file into the model (and the build's
   intermediate models would carry a copy). Only files inside the model's own folder are read.
 - Names. Before any name becomes a folder (FINN's code generation, hw.stitch) or a Verilog module

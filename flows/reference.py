@@ -27,10 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from onnx import helper
 
 from common.errors import UserError
-from flows.graph import base_op
+from flows.graph import base_op, node_attrs
 from train.export import INTEGER_TOL  # |value / scale - nearest integer| below it counts as integer
 
 # ops that pass an integer tensor through with its scale unchanged
@@ -41,10 +40,6 @@ FINN_INTEGER_OPS = ("MVAU", "ConvolutionInputGenerator", "FMPadding", "Duplicate
                     "AddStreams", "ElementwiseAdd", "GlobalAccPool", "Pool", "StreamingConcat",
                     "StreamingDataWidthConverter", "StreamingFIFO")
 LABEL_OPS = ("TopK", "LabelSelect")
-
-
-def _attrs(node) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -89,13 +84,23 @@ class InputQuantizer:
         """A data set's images (pixels / 255) as the model takes them."""
         return np.asarray(x01, dtype=np.float32)
 
+    def qonnx_inputs(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """What the QONNX model is fed: the floats that quantize to p exactly."""
+        return self.to_floats(p)
+
     def random(self, k: int, shape: tuple, seed: int):
-        p = np.random.default_rng(seed).integers(self.low, self.high + 1, size=(k, *shape))
-        return self.to_floats(p), (f"random integers over the input quantizer's whole range "
-                                   f"{self.datatype} [{self.low}, {self.high}] (seed {seed}; no data set given)")
+        return random_integers(self, k, shape, seed, "the input quantizer's")
 
     def description(self) -> str:
         return f"the input quantizer's {self.datatype} integers (Quant(x) / {self.scale:.6g})"
+
+
+def random_integers(inp, k: int, shape: tuple, seed: int, whose: str):
+    """k random inputs whose integers cover ``inp``'s whole range [low, high], as the model takes
+    them (inp.to_floats), and the line that says so."""
+    p = np.random.default_rng(seed).integers(inp.low, inp.high + 1, size=(k, *shape))
+    return inp.to_floats(p), (f"random integers over {whose} whole range {inp.datatype} "
+                              f"[{inp.low}, {inp.high}] (seed {seed}; no data set given)")
 
 
 def input_quantizer(model, path="the model") -> InputQuantizer:
@@ -109,7 +114,7 @@ def input_quantizer(model, path="the model") -> InputQuantizer:
         raise UserError(f"{path} has no input quantizer (its input {iname} feeds {found}); {hint}")
     q = consumers[0]
     scale, zp, bits = (model.get_initializer(t) for t in q.input[1:4])
-    a = _attrs(q)
+    a = node_attrs(q)
     if scale is None or zp is None or bits is None or np.size(scale) != 1 or np.any(zp != 0):
         raise UserError(f"{path}: the input quantizer {q.name} needs a constant scalar scale and zero point 0; {hint}")
     if a.get("signed", 1) or a.get("narrow", 0):
@@ -155,10 +160,11 @@ class IntegerGraphInput:
             raise UserError(f"the model's input {self.node_name} is {self.datatype}; a data set gives 8-bit pixels")
         return np.rint(np.asarray(x01, dtype=np.float64) * 255).astype(np.float32)
 
+    def qonnx_inputs(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self.to_floats(p)
+
     def random(self, k: int, shape: tuple, seed: int):
-        p = np.random.default_rng(seed).integers(self.low, self.high + 1, size=(k, *shape))
-        return self.to_floats(p), (f"random integers over the input's whole range {self.datatype} "
-                                   f"[{self.low}, {self.high}] (seed {seed}; no data set given)")
+        return random_integers(self, k, shape, seed, "the input's")
 
     def description(self) -> str:
         return f"the model's input, declared {self.datatype}: the accelerator takes it as it is"
@@ -181,8 +187,9 @@ class HeadInput:
 
         return head_integers(self.head, x)
 
-    def to_floats(self, p):
-        raise TypeError("a float head is not inverted: feed the QONNX model its float inputs")
+    def qonnx_inputs(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """x itself: the model's own float ops compute p from it as the head does."""
+        return np.asarray(x, dtype=np.float32)
 
     def from_images(self, x01: np.ndarray) -> np.ndarray:
         return np.asarray(x01, dtype=np.float32)
@@ -211,7 +218,7 @@ def accelerator_input(model, path="the model"):
 
     iname = model.graph.input[0].name
     dt = model.get_tensor_datatype(iname)
-    if dt != DataType["FLOAT32"] and dt.is_integer():
+    if dt.is_integer():
         return IntegerGraphInput(iname, dt)
     plan = needs_head(model)
     if plan is not None:
@@ -275,7 +282,7 @@ def _spatial_size(model, node) -> int | None:
     if node.op_type == "GlobalAveragePool":
         return int(shape[2] * shape[3])
     if node.op_type == "ReduceMean":
-        axes = model.get_initializer(node.input[1]) if len(node.input) > 1 else _attrs(node).get("axes")
+        axes = model.get_initializer(node.input[1]) if len(node.input) > 1 else node_attrs(node).get("axes")
         if axes is not None and sorted(int(a) % 4 for a in np.asarray(axes).reshape(-1)) == [2, 3]:
             return int(shape[2] * shape[3])
     return None
@@ -294,8 +301,8 @@ def _node_scale(model, node, known: dict) -> IntegerTensor | None:
     if op == "BipolarQuant" and model.get_initializer(node.input[0]) is None:
         s = _scalar(model, node.input[1])
         return IntegerTensor(out, s, via=node.name) if s else None
-    if base in ("MultiThreshold", "Thresholding") or (base == "MVAU" and not _attrs(node).get("noActivation", 0)):
-        a = _attrs(node)  # thresholds count: an integer whatever the input (out_bias + k * out_scale)
+    if base in ("MultiThreshold", "Thresholding") or (base == "MVAU" and not node_attrs(node).get("noActivation", 0)):
+        a = node_attrs(node)  # thresholds count: an integer whatever the input (out_bias + k * out_scale)
         scale, bias = float(a.get("out_scale", 1.0)), float(a.get("out_bias", 0.0))
         if scale.is_integer() and bias.is_integer():  # e.g. a sign: 2 * {0, 1} - 1 = +-1
             return IntegerTensor(out, 1.0, via=node.name)
@@ -308,7 +315,7 @@ def _node_scale(model, node, known: dict) -> IntegerTensor | None:
     if op in SCALE_PRESERVING:
         return IntegerTensor(out, x.scale, via=node.name)
     if op in ("Conv", "MatMul", "Gemm"):
-        a = _attrs(node)
+        a = node_attrs(node)
         ws = _weight_scale(model, node.input[1])
         if ws is None or (op == "Gemm" and (a.get("alpha", 1.0) != 1.0 or a.get("transA", 0))):
             return None

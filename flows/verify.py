@@ -134,7 +134,7 @@ def prepare_verification(model_path, images=100, checkpoint=None, data: str | No
                          inputs=None, data_root=None) -> Verification:
     """Inputs, integers and references for verifying ``model_path`` (see the module docstring)."""
     from flows.exactness import brevitas_reference
-    from flows.reference import InputQuantizer, accelerator_input, run_qonnx_reference
+    from flows.reference import accelerator_input, run_qonnx_reference
     from train.checkpoint import model_from_checkpoint
 
     model_path = Path(model_path)
@@ -154,9 +154,7 @@ def prepare_verification(model_path, images=100, checkpoint=None, data: str | No
     else:
         x, y, source = random_inputs(iq, images, shape)
     p = iq.to_integers(x)
-    # what the QONNX model is fed: where only its input quantizer makes the integers, the floats
-    # that quantize to them exactly; otherwise x itself (a float head computes p as the model does)
-    x_q = iq.to_floats(p) if isinstance(iq, InputQuantizer) else np.asarray(x, dtype=np.float32)
+    x_q = iq.qonnx_inputs(x, p)  # what the QONNX model is fed: the same integers come out of it
     reference = run_qonnx_reference(qonnx, x_q, iq.scale, progress=len(x_q) > 100)
     v = Verification(model_path, x_q, p, y, source, reference, checkpoint, accelerator_input=iq.description())
     if brevitas is not None:

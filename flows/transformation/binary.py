@@ -8,6 +8,7 @@ import numpy as np
 from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
+from qonnx.transformation.infer_datatypes import InferDataTypes
 
 from flows.graph import LoweringError
 
@@ -59,8 +60,9 @@ class BipolarActivationToInt2(Transformation):
 
     FINN turns Brevitas' BipolarQuant into a MultiThreshold with one threshold t per channel,
     out_scale 2 and out_bias -1 (count in {0, 1} -> {-1, +1}); FINN's thresholding layer takes
-    out_scale 1 only, and its bipolar path is the xnor-popcount MVAU (binaryXnorMode), which this
-    project's RTL MVU does not implement. The same function with out_scale 1: two equal
+    out_scale 1 only, and its bipolar path, the xnor-popcount MVAU (binaryXnorMode), needs every
+    use of the sign to be an unpadded matrix product (BipolarToXnorPopcount, for the signs that
+    only feed such). For the others, the same function with out_scale 1: two equal
     thresholds [t, t] count 0 or 2, out_bias -1 gives -1 or +1, exactly the bipolar values, typed
     INT2. Downstream every conv then sees a plain 2-bit signed input (+-1 only) and 1-bit weights.
 
@@ -156,8 +158,6 @@ class BipolarToXnorPopcount(Transformation):
                 # P is an integer: P >= (t + K) / 2 exactly where P >= ceil((t + K) / 2)
                 model.set_initializer(mt.input[1], np.ceil((thr.astype(np.float64) + k) / 2).astype(np.float32))
         model = model.transform(BipolarActivationToInt2())  # the bipolar activations left
-        from qonnx.transformation.infer_datatypes import InferDataTypes
-
         return model.transform(InferDataTypes()), False
 
     @staticmethod

@@ -8,7 +8,7 @@ from qonnx.core.data_layout import NHWC
 from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
 
-from flows.graph import LoweringError, bypass, initializer
+from flows.graph import LoweringError, bypass, initializer, node_attrs
 
 
 class IntegerInput(Transformation):
@@ -30,7 +30,7 @@ class IntegerInput(Transformation):
             return model, False
         q = consumers[0]
         scale, zp, bits = (initializer(model, t) for t in q.input[1:4])
-        attrs = {a.name: helper.get_attribute_value(a) for a in q.attribute}
+        attrs = node_attrs(q)
         if scale is None or zp is None or bits is None or scale.size != 1 or np.any(zp != 0):
             raise LoweringError(q, "the input quantizer needs a constant scalar scale and zero point 0")
         if attrs.get("signed", 1) or attrs.get("narrow", 0):

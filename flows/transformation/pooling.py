@@ -10,7 +10,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
-from flows.graph import LoweringError, initializer
+from flows.graph import LoweringError, initializer, node_attrs
 from flows.transformation.binary import is_bipolar
 
 
@@ -125,7 +125,7 @@ class AvgPoolConvToStridedConv(Transformation):
         for node in list(graph.node):
             if node.op_type != "AveragePool":
                 continue
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = node_attrs(node)
             consumers = model.find_consumers(node.output[0]) or []
             if (list(attrs.get("kernel_shape", [])) != [2, 2] or list(attrs.get("strides", [])) != [2, 2]
                     or any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0) or len(consumers) != 1
@@ -133,7 +133,7 @@ class AvgPoolConvToStridedConv(Transformation):
                 continue
             conv = consumers[0]
             w = model.get_initializer(conv.input[1])
-            cattrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+            cattrs = node_attrs(conv)
             if (w is None or w.shape[2:] != (1, 1) or len(conv.input) > 2 or cattrs.get("group", 1) != 1
                     or any(s != 1 for s in cattrs.get("strides", [1, 1])) or any(cattrs.get("pads", [0]))):
                 continue

@@ -194,9 +194,9 @@ def hardware_layer(tmp_path):
 
 
 @pytest.mark.parametrize("config", [
-    {"Thresholding_rtl_0": {"PE": 2, "code_gen_dir_ipgen": "/tmp/elsewhere"}},
+    {"Thresholding_rtl_0": {"PE": 2, "code_gen_dir_ipgen": "../../elsewhere"}},
     {"Thresholding_rtl_0": {"gen_top_module": "evil; initial $finish"}},
-    {"Defaults": {"rtlsim_so": ["/tmp/evil.so", ["Thresholding_rtl"]]}},
+    {"Defaults": {"rtlsim_so": ["../../evil.so", ["Thresholding_rtl"]]}},
 ])
 def test_a_folding_file_sets_no_paths_or_module_names(tmp_path, hardware_layer, config):
     from flows.folding import _check_folding_file
