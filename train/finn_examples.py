@@ -22,6 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.atomic import atomic_path
 from common.errors import UserError
 
 NETWORKS = ("cnv_1w1a", "cnv_1w2a", "cnv_2w2a", "lfc_1w1a", "lfc_1w2a", "sfc_1w1a", "sfc_1w2a", "sfc_2w2a",
@@ -64,10 +65,10 @@ def export_finn_example(name: str, path, form: str = "exported", seed: int = 0):
     m = finn_example(name, seed)
     shape = input_shape(name)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    export_qonnx(m, torch.rand(*shape), str(path))
-    if form == "totensor":
-        to_tensor_recipe(path, shape)
+    with atomic_path(path) as tmp:  # an interrupted export leaves no half-written model
+        export_qonnx(m, torch.rand(*shape), str(tmp))
+        if form == "totensor":
+            to_tensor_recipe(tmp, shape)
     return path, m
 
 
